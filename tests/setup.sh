@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package sponged needs to build, test, benchmark and run its VM tests.
+# Idempotent and non-interactive; works as root or through sudo.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    exec sudo -- bash "$0" "$@"
+  fi
+  echo "setup.sh: must run as root (or with sudo installed) to install packages" >&2
+  exit 1
+fi
+
+packages=(
+  # toolchain
+  build-essential cmake gcc clang clang-format pkg-config git
+  # libraries
+  libcgroup-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libglpk-dev
+  libjansson-dev libcmocka-dev
+  # tests and benchmarks
+  curl wrk nginx-light gnuplot-nox dataset-fashion-mnist procps psmisc
+  # VM tests: Debian's kernel under qemu with a busybox initramfs, systemd as PID 1
+  qemu-system-x86 busybox-static cpio kmod systemd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup.sh: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
