@@ -1,0 +1,425 @@
+/* control.c — observe, fit, forecast, solve, act. See control.h. */
+#include "agent/control.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/log.h"
+#include "agent/manager.h"
+
+#define BUDGET_RING      512
+#define BUDGET_WINDOW_US (10 * USEC_PER_SEC)
+#define BUDGET_QUANTILE  0.05 /* plan for all but the tightest 5% of recent budgets */
+#define SOLVE_TIME_LIMIT 200  /* ms; GLPK keeps its best incumbent past it */
+#define JUMP_CHECK_US    (100 * USEC_PER_MSEC)
+#define JUMP_MIN_AGE_US  (200 * USEC_PER_MSEC)
+#define JUMP_FACTOR      1.5 /* a rate this much above the plan's forces a tick */
+#define RLS_MIN_UPDATES  16
+
+typedef struct ControlState {
+        opt_forecast forecast;
+        double observed_rps, planned_rps, budget_ms;
+        double floor_ms; /* fastest the pipeline can be: budgets below it are not planned for */
+        uint64_t budgets_us[BUDGET_RING], budget_at_us[BUDGET_RING];
+        uint32_t n_budgets, budget_head;
+        pl_plan_entry *pending; /* owned, n_stages: a lower plan waiting out the delay */
+        uint64_t pending_since_us;
+        bool has_pending;
+        /* the last decision */
+        bool solved, feasible;
+        char reason[200];
+        double objective, cores, predicted_ms;
+        uint64_t decided_at_us;
+} ControlState;
+
+static double floor_ms(const Pipeline *p);
+
+typedef struct ControlLoop {
+        uint64_t next_tick_us, last_tick_us, last_jump_check_us;
+        ControlStats stats;
+} ControlLoop;
+
+int control_pipeline_init(Pipeline *p)
+{
+        ControlState *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        c->pending = calloc(p->cfg->n_stages, sizeof(pl_plan_entry));
+        r = c->pending ? opt_forecast_init(&c->forecast, NULL) : -ENOMEM;
+        if (r < 0) {
+                free(c->pending);
+                free(c);
+                return r;
+        }
+        c->budget_ms = (double)p->cfg->slo_us / 1000.0;
+        p->control = c;
+        c->floor_ms = floor_ms(p);
+        snprintf(c->reason, sizeof(c->reason), "no decision yet");
+        p->control = c;
+        return 0;
+}
+
+void control_pipeline_done(Pipeline *p)
+{
+        if (!p->control)
+                return;
+        opt_forecast_done(&p->control->forecast);
+        free(p->control->pending);
+        free(p->control);
+        p->control = NULL;
+}
+
+/* The fastest any plan can serve one request: per stage, the best variant at batch 1 on the
+ * most cores allowed. A budget below it cannot be met by planning, so it must not drag the plan
+ * (those requests are dropped early instead). */
+static double floor_ms(const Pipeline *p)
+{
+        double sum = 0;
+
+        for (size_t i = 0; i < p->cfg->n_stages; i++) {
+                const Stage *s = &p->stages[i];
+                double best = INFINITY;
+                for (size_t v = 0; v < s->cfg->n_variants; v++)
+                        best = fmin(best,
+                                    opt_latency_eval_ms(&s->models[v], 1, s->cfg->millicores_max));
+                sum += best;
+        }
+        return sum;
+}
+
+void control_observe_budget(Pipeline *p, uint64_t budget_us, uint64_t now)
+{
+        ControlState *c = p->control;
+
+        if ((double)budget_us / 1000.0 < c->floor_ms)
+                return;
+
+        c->budgets_us[c->budget_head] = budget_us;
+        c->budget_at_us[c->budget_head] = now;
+        c->budget_head = (c->budget_head + 1) % BUDGET_RING;
+        if (c->n_budgets < BUDGET_RING)
+                c->n_budgets++;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return (x > y) - (x < y);
+}
+
+/* The budget to plan for: a low quantile of the budgets admitted in the last window, capped by
+ * the pipeline's SLO (requests may only ask for less). */
+static double planning_budget_ms(const Pipeline *p, uint64_t now)
+{
+        const ControlState *c = p->control;
+        uint64_t v[BUDGET_RING];
+        uint32_t n = 0;
+
+        for (uint32_t i = 0; i < c->n_budgets; i++)
+                if (c->budget_at_us[i] + BUDGET_WINDOW_US >= now)
+                        v[n++] = c->budgets_us[i];
+        if (n == 0)
+                return (double)p->cfg->slo_us / 1000.0;
+        qsort(v, n, sizeof(uint64_t), cmp_u64);
+        return MIN((double)v[(size_t)(BUDGET_QUANTILE * n)], (double)p->cfg->slo_us) / 1000.0;
+}
+
+/* Observe: arrivals of the last interval → forecast; refits → models; budgets → budget. */
+static void observe(Pipeline *p, uint64_t now, double elapsed_s)
+{
+        ControlState *c = p->control;
+        uint32_t queued = 0;
+
+        c->observed_rps = (double)p->m.arrivals_current_second / elapsed_s;
+        p->m.arrivals_current_second = 0;
+        opt_forecast_push(&c->forecast, c->observed_rps);
+        for (size_t i = 0; i < p->cfg->n_stages; i++) {
+                Stage *s = &p->stages[i];
+                queued += sq_size(&s->queue);
+                for (size_t v = 0; v < s->cfg->n_variants; v++) {
+                        opt_model m;
+                        if (s->rls[v].n_updates < RLS_MIN_UPDATES)
+                                continue;
+                        opt_rls_model(&s->rls[v], &m);
+                        if (opt_model_check(&m, s->cfg->max_batch, s->cfg->millicores_min,
+                                            s->cfg->millicores_max, NULL, 0) == 0)
+                                s->models[v].fit = m;
+                }
+        }
+        c->floor_ms = floor_ms(p);
+        c->budget_ms = planning_budget_ms(p, now);
+        /* Plan for the forecast peak, never below what arrives now, plus what waits: the
+         * backlog must drain within one budget. */
+        c->planned_rps = fmax(opt_forecast_next(&c->forecast), c->observed_rps) +
+                         (double)queued / fmax(c->budget_ms / 1000.0, 0.001);
+}
+
+typedef struct Problem {
+        opt_problem pr;
+        opt_pipeline *pls;
+        opt_stage *stages;
+        opt_variant *variants;
+        Pipeline **owners;
+} Problem;
+
+static void problem_done(Problem *x)
+{
+        free(x->pls);
+        free(x->stages);
+        free(x->variants);
+        free(x->owners);
+}
+
+static opt_policy policy_of(const Pipeline *p)
+{
+        if (p->pinned)
+                return OPT_POLICY_STATIC;
+        switch (p->cfg->policy) {
+        case PL_POLICY_VERTICAL:
+                return OPT_POLICY_VERTICAL;
+        case PL_POLICY_HORIZONTAL:
+                return OPT_POLICY_HORIZONTAL;
+        case PL_POLICY_STATIC:
+                return OPT_POLICY_STATIC;
+        default:
+                return OPT_POLICY_FULL;
+        }
+}
+
+static void fill_stage(const Stage *s, opt_stage *os, opt_variant *ov, const pl_plan_entry *base)
+{
+        const pl_stage *c = s->cfg;
+
+        for (size_t v = 0; v < c->n_variants; v++)
+                ov[v] = (opt_variant){c->variants[v].name, c->variants[v].accuracy, s->models[v]};
+        *os = (opt_stage){
+            .name = c->name,
+            .variants = ov,
+            .n_variants = c->n_variants,
+            .max_batch = c->max_batch,
+            .min_millicores = c->millicores_min,
+            .max_millicores = c->millicores_max,
+            .step_millicores = c->millicores_step,
+            .min_replicas = c->replicas_min,
+            .max_replicas = c->replicas_max,
+            .fixed_variant = (uint32_t)base->variant,
+            .fixed_batch = base->batch,
+            .fixed_millicores = base->millicores,
+            .fixed_replicas = base->replicas,
+        };
+}
+
+/* The pinned/static pipelines keep the plan in force; vertical/horizontal keep their file's
+ * plan (or the initial plan) for what they do not decide. */
+static int problem_build(Manager *m, Problem *x)
+{
+        size_t np = 0, ns = 0, nv = 0, is = 0, iv = 0, k = 0;
+
+        for (Pipeline *p = m->pipelines; p; p = p->next, np++)
+                for (size_t i = 0; i < p->cfg->n_stages; i++, ns++)
+                        nv += p->cfg->stages[i].n_variants;
+        *x = (Problem){0};
+        if (np == 0)
+                return -ENOENT;
+        x->pls = calloc(np, sizeof(opt_pipeline));
+        x->stages = calloc(ns, sizeof(opt_stage));
+        x->variants = calloc(nv, sizeof(opt_variant));
+        x->owners = calloc(np, sizeof(Pipeline *));
+        if (!x->pls || !x->stages || !x->variants || !x->owners)
+                return -ENOMEM;
+        for (Pipeline *p = m->pipelines; p; p = p->next, k++) {
+                _cleanup_free_ pl_plan_entry *init = NULL;
+                if (pl_initial_plan(p->cfg, &init) < 0)
+                        return -ENOMEM;
+                x->owners[k] = p;
+                x->pls[k] = (opt_pipeline){
+                    .name = p->cfg->name,
+                    .stages = &x->stages[is],
+                    .n_stages = p->cfg->n_stages,
+                    .lambda_rps = p->control->planned_rps,
+                    .slo_budget_ms = p->control->budget_ms,
+                    .alpha = p->cfg->objective.accuracy,
+                    .beta = p->cfg->objective.cores,
+                    .delta = p->cfg->objective.batch,
+                    .policy = policy_of(p),
+                };
+                for (size_t i = 0; i < p->cfg->n_stages; i++, is++) {
+                        const pl_plan_entry *base = p->pinned ? &p->stages[i].plan : &init[i];
+                        fill_stage(&p->stages[i], &x->stages[is], &x->variants[iv], base);
+                        iv += p->cfg->stages[i].n_variants;
+                }
+        }
+        x->pr = (opt_problem){x->pls, np, m->capacity_millicores};
+        return 0;
+}
+
+static uint64_t plan_millicores(const pl_plan_entry *e, size_t n)
+{
+        uint64_t sum = 0;
+
+        for (size_t i = 0; i < n; i++)
+                sum += (uint64_t)e[i].millicores * e[i].replicas;
+        return sum;
+}
+
+/* Act on one pipeline: up at once, down after the stabilisation delay. */
+static void act(Manager *m, Pipeline *p, const opt_plan_pipeline *pp, uint64_t now)
+{
+        ControlState *c = p->control;
+        size_t n = p->cfg->n_stages;
+        _cleanup_free_ pl_plan_entry *cur = calloc(n, sizeof(pl_plan_entry));
+        _cleanup_free_ pl_plan_entry *next = calloc(n, sizeof(pl_plan_entry));
+
+        if (!cur || !next)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                cur[i] = p->stages[i].plan;
+                next[i] = (pl_plan_entry){pp->stages[i].variant, pp->stages[i].batch,
+                                          pp->stages[i].millicores, pp->stages[i].replicas};
+        }
+        if (memcmp(cur, next, n * sizeof(*cur)) == 0) {
+                c->has_pending = false;
+                return;
+        }
+        if (plan_millicores(next, n) < plan_millicores(cur, n)) {
+                if (!c->has_pending) {
+                        c->has_pending = true;
+                        c->pending_since_us = now;
+                }
+                memcpy(c->pending, next, n * sizeof(*next));
+                if (now - c->pending_since_us < m->config.downscale_delay_us)
+                        return;
+        }
+        c->has_pending = false;
+        for (size_t i = 0; i < n; i++)
+                stage_set_plan(&p->stages[i], &next[i]);
+}
+
+static void record(Pipeline *p, const opt_plan *plan, size_t k, uint64_t now)
+{
+        ControlState *c = p->control;
+        const opt_plan_pipeline *pp = &plan->pipelines[k];
+        char reason[200];
+
+        c->solved = true;
+        c->feasible = plan->feasible;
+        c->objective = pp->objective;
+        c->cores = pp->cores;
+        c->predicted_ms = pp->latency_ms;
+        c->decided_at_us = now;
+        if (plan->feasible)
+                snprintf(reason, sizeof(reason), "feasible%s",
+                         plan->optimal ? "" : " (time limit)");
+        else if (plan->binding_pipeline == k)
+                snprintf(reason, sizeof(reason),
+                         "infeasible (%s) at stage %s: degraded plan, %u more millicores needed",
+                         opt_infeasible_name(plan->reason),
+                         p->cfg->stages[plan->binding_stage].name, plan->extra_millicores);
+        else
+                snprintf(reason, sizeof(reason), "node infeasible (%s) elsewhere: degraded plan",
+                         opt_infeasible_name(plan->reason));
+        if (strcmp(reason, c->reason) != 0 && !plan->feasible)
+                log_warning("Pipeline %s: %s", p->cfg->name, reason);
+        snprintf(c->reason, sizeof(c->reason), "%s", reason);
+}
+
+int control_tick(Manager *m, uint64_t now)
+{
+        ControlLoop *cl = m->control;
+        double elapsed = cl->last_tick_us ? (double)(now - cl->last_tick_us) / 1e6 : 1.0;
+        uint64_t t0 = now_us(), t1, t2;
+        opt_solve_options o = {.time_limit_ms = SOLVE_TIME_LIMIT};
+        opt_plan plan;
+        Problem x;
+        int r;
+
+        cl->last_tick_us = now;
+        for (Pipeline *p = m->pipelines; p; p = p->next)
+                observe(p, now, fmax(elapsed, 0.05));
+        r = problem_build(m, &x);
+        t1 = now_us();
+        if (r >= 0)
+                r = opt_solve(&x.pr, OPT_SOLVER_GLPK, &o, &plan);
+        t2 = now_us();
+        m->m.solves += r != -ENOENT;
+        if (r < 0) {
+                if (r != -ENOENT) {
+                        m->m.solve_failures++;
+                        log_warning_errno(r,
+                                          "Control: solve failed (%m); keeping the plan in force");
+                }
+                problem_done(&x);
+                return r == -ENOENT ? 0 : r;
+        }
+        for (size_t k = 0; k < x.pr.n_pipelines; k++) {
+                record(x.owners[k], &plan, k, now);
+                if (x.pls[k].policy != OPT_POLICY_STATIC)
+                        act(m, x.owners[k], &plan.pipelines[k], now);
+        }
+        opt_plan_done(&plan);
+        problem_done(&x);
+        cl->stats.iterations++;
+        cl->stats.last_observe_us = t1 - t0;
+        cl->stats.last_solve_us = t2 - t1;
+        cl->stats.last_act_us = now_us() - t2;
+        cl->stats.last_total_us = now_us() - t0;
+        return 0;
+}
+
+/* A rate well above the plan's forces a tick before the interval ends. */
+static bool rate_jumped(Manager *m, uint64_t now)
+{
+        ControlLoop *cl = m->control;
+        double age;
+
+        if (now - cl->last_jump_check_us < JUMP_CHECK_US ||
+            now - cl->last_tick_us < JUMP_MIN_AGE_US)
+                return false;
+        cl->last_jump_check_us = now;
+        age = (double)(now - cl->last_tick_us) / 1e6;
+        for (Pipeline *p = m->pipelines; p; p = p->next)
+                if ((double)p->m.arrivals_current_second / age >
+                    JUMP_FACTOR * p->control->planned_rps + 5.0)
+                        return true;
+        return false;
+}
+
+uint64_t control_run_due(Manager *m, uint64_t now)
+{
+        ControlLoop *cl = m->control;
+
+        if (!cl) {
+                cl = m->control = calloc(1, sizeof(*cl));
+                if (!cl)
+                        return 0;
+        }
+        if (now == 0)
+                return MIN(cl->next_tick_us, cl->last_jump_check_us + JUMP_CHECK_US);
+        if (now >= cl->next_tick_us || rate_jumped(m, now)) {
+                control_tick(m, now);
+                cl->next_tick_us = now + m->config.interval_us;
+        }
+        return cl->next_tick_us;
+}
+
+const ControlStats *control_stats(const Manager *m)
+{
+        static const ControlStats none;
+
+        return m->control ? &m->control->stats : &none;
+}
+
+json_t *control_pipeline_json(const Pipeline *p)
+{
+        const ControlState *c = p->control;
+
+        return json_pack("{s:f, s:f, s:f, s:b, s:b, s:s, s:f, s:f, s:f, s:b}", "observed_rps",
+                         c->observed_rps, "planned_rps", c->planned_rps, "budget_ms", c->budget_ms,
+                         "solved", c->solved, "feasible", c->feasible, "reason", c->reason,
+                         "objective", c->objective, "cores", c->cores, "predicted_latency_ms",
+                         c->predicted_ms, "downscale_pending", c->has_pending);
+}

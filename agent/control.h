@@ -1,0 +1,45 @@
+/* control.h — the control loop: observe, fit, forecast, solve, act in place.
+ *
+ * Every interval (node config interval_ms) and at once when a pipeline's arrival rate jumps,
+ * the loop: counts each pipeline's arrivals of the last second into its forecaster; takes the
+ * online (RLS) refit of each variant's latency model when it passes the model check; finds the
+ * tightest budget admitted recently; solves one integer program for all pipelines that are not
+ * pinned (GLPK, node capacity shared); and applies the result: millicores first (a cgroup write),
+ * then batch, replicas, variants. A lower plan is applied only after it has held for
+ * downscale_delay_ms (no flapping); a higher one at once. A failed or timed-out solve leaves the
+ * plan in force. An infeasible problem gets a deliberate degraded plan (the optimizer's
+ * best-effort plan: fastest configurations, as many cores as allowed) and a status naming the
+ * binding stage.
+ *
+ * Owned by the loop thread. Per pipeline state lives in Pipeline.control.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct Manager Manager;
+typedef struct Pipeline Pipeline;
+
+int control_pipeline_init(Pipeline *p);
+void control_pipeline_done(Pipeline *p);
+
+/* Records one admitted request's own budget (for the tightest-budget input). */
+void control_observe_budget(Pipeline *p, uint64_t budget_us, uint64_t now);
+
+/* Runs one iteration when due (or when forced by a rate jump); returns the next due time. */
+uint64_t control_run_due(Manager *m, uint64_t now);
+
+/* One iteration over every pipeline, now. Returns 0, or -errno if the solve failed (the plan in
+ * force is kept). */
+int control_tick(Manager *m, uint64_t now);
+
+/* The last decision for GET /v1/pipelines/{p}: inputs, result, timings. New reference. */
+json_t *control_pipeline_json(const Pipeline *p);
+
+/* Timings of the last iterations (for the bench and /metrics). */
+typedef struct ControlStats {
+        uint64_t iterations;
+        uint64_t last_observe_us, last_solve_us, last_act_us, last_total_us;
+} ControlStats;
+const ControlStats *control_stats(const Manager *m);

@@ -1,0 +1,77 @@
+/* metrics.h — counters and latency histograms of the agent, and their Prometheus rendering.
+ *
+ * Histograms have fixed log2-spaced buckets in microseconds (bucket i counts samples
+ * <= 2^(i+6) µs, i.e. 64 µs .. ~68 s) so an observation is O(1) and allocation-free. A ring of the
+ * last RECENT_SAMPLES samples gives p50/p99 for the status API and the control loop.
+ * Owned and updated by the loop thread only.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/util.h"
+
+#define HIST_BUCKETS   21
+#define RECENT_SAMPLES 2048
+
+typedef struct Histogram {
+        uint64_t buckets[HIST_BUCKETS]; /* non-cumulative */
+        uint64_t count;
+        uint64_t sum_us;
+} Histogram;
+
+typedef struct Recent {
+        uint32_t us[RECENT_SAMPLES];
+        uint32_t n, head;
+} Recent;
+
+/* How a request ended. The order is the order of the metric's label values. */
+typedef enum Outcome {
+        OUTCOME_OK,           /* 200 */
+        OUTCOME_BAD_REQUEST,  /* 400 */
+        OUTCOME_TOO_LARGE,    /* 413 */
+        OUTCOME_QUEUE_FULL,   /* 429 */
+        OUTCOME_WORKER_ERROR, /* 502 */
+        OUTCOME_UNAVAILABLE,  /* 503 */
+        OUTCOME_DEADLINE,     /* 504 */
+        OUTCOME_CANCELLED,    /* client went away before the answer */
+        _OUTCOME_MAX,
+} Outcome;
+
+typedef struct PipelineMetrics {
+        uint64_t accepted;                /* admitted into the first stage */
+        uint64_t answered[_OUTCOME_MAX];  /* every admitted or refused request, by outcome */
+        uint64_t within_slo;              /* 200 within the request's own deadline */
+        uint64_t late;                    /* served although late ("late": "serve") */
+        uint64_t arrivals_current_second; /* arrivals since the control loop last looked */
+        Histogram e2e;
+        Recent recent_e2e;
+} PipelineMetrics;
+
+typedef struct StageMetrics {
+        uint64_t batches, items, dropped;
+        Histogram processing; /* one batch on a worker */
+        Histogram queueing;   /* one request waiting in this stage's queue */
+        Recent recent_processing;
+} StageMetrics;
+
+typedef struct NodeMetrics {
+        uint64_t http_requests;
+        uint64_t resizes, resize_failures;
+        uint64_t replica_starts, replica_exits, replica_restarts;
+        uint64_t plan_changes, solves, solve_failures;
+        uint64_t requeued;
+} NodeMetrics;
+
+void histogram_observe(Histogram *h, uint64_t us);
+void recent_push(Recent *r, uint64_t us);
+/* q in [0,1]; 0 when empty. */
+uint64_t recent_quantile_us(const Recent *r, double q);
+const char *outcome_name(Outcome o);
+Outcome outcome_from_status(unsigned status);
+
+/* Prometheus text exposition helpers. name must be a valid metric name; labels "" or
+ * `a="b",c="d"` (already escaped). Return 0 or -ENOMEM. */
+int prom_histogram(Buf *out, const char *name, const char *labels, const Histogram *h);
+int prom_printf(Buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,168 @@
+/* util.c — see util.h. */
+#include "agent/util.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+uint64_t now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+        char *end = NULL;
+        unsigned long long v;
+
+        if (!s || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (errno != 0 || end == s || *end != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int parse_double(const char *s, double *ret)
+{
+        char *end = NULL;
+        double v;
+
+        if (!s || *s == '\0' || *s == ' ')
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (errno != 0 || end == s || *end != '\0' || !isfinite(v))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int buf_reserve(Buf *b, size_t more)
+{
+        size_t need, cap;
+        uint8_t *p;
+
+        if (more > SIZE_MAX - b->len)
+                return -ENOMEM;
+        need = b->len + more;
+        if (need <= b->cap)
+                return 0;
+        cap = b->cap ? b->cap : 256;
+        while (cap < need)
+                cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+        p = realloc(b->data, cap);
+        if (!p)
+                return -ENOMEM;
+        b->data = p;
+        b->cap = cap;
+        return 0;
+}
+
+int buf_append(Buf *b, const void *p, size_t n)
+{
+        int r = buf_reserve(b, n);
+
+        if (r < 0)
+                return r;
+        if (n > 0)
+                memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+}
+
+void buf_consume(Buf *b, size_t n)
+{
+        if (n >= b->len) {
+                b->len = 0;
+                return;
+        }
+        memmove(b->data, b->data + n, b->len - n);
+        b->len -= n;
+}
+
+void buf_done(Buf *b)
+{
+        free(b->data);
+        *b = (Buf){0};
+}
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        Buf b = {0};
+        ssize_t n;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                r = buf_reserve(&b, 4096);
+                if (r < 0)
+                        goto fail;
+                n = read(fd, b.data + b.len, b.cap - b.len - 1);
+                if (n < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                if (n == 0)
+                        break;
+                b.len += (size_t)n;
+                if (b.len > max) {
+                        r = -EFBIG;
+                        goto fail;
+                }
+        }
+        b.data[b.len] = '\0';
+        *ret = (char *)b.data;
+        if (ret_len)
+                *ret_len = b.len;
+        return 0;
+fail:
+        buf_done(&b);
+        return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+        char tmp[4096];
+        _cleanup_close_ int fd = -1;
+        const uint8_t *p = data;
+        int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+
+        if (n < 0 || (size_t)n >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        while (len > 0) {
+                ssize_t w = write(fd, p, len);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        unlink(tmp);
+                        return r;
+                }
+                p += w;
+                len -= (size_t)w;
+        }
+        if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
