@@ -77,6 +77,17 @@ static void add_timing_headers(Request *req, struct MHD_Response *resp, uint64_t
                 MHD_add_response_header(resp, "X-Sponge-Late", "1");
 }
 
+/* Mean accuracy of the variants that served the request's stages. */
+static double request_accuracy(const Request *req)
+{
+        const pl_pipeline *cfg = req->pipeline->cfg;
+        double sum = 0;
+
+        for (size_t i = 0; i < cfg->n_stages; i++)
+                sum += cfg->stages[i].variants[req->variants[i]].accuracy;
+        return sum / (double)cfg->n_stages;
+}
+
 static void count_outcome(Request *req, unsigned status, uint64_t now)
 {
         PipelineMetrics *pm = &req->pipeline->m;
@@ -87,6 +98,7 @@ static void count_outcome(Request *req, unsigned status, uint64_t now)
                 return;
         histogram_observe(&pm->e2e, e2e);
         recent_push(&pm->recent_e2e, e2e);
+        pm->accuracy_sum += request_accuracy(req);
         if (now <= req->deadline_us)
                 pm->within_slo++;
         if (req->late)

@@ -413,8 +413,31 @@ static bool pipeline_has_replicas(const Pipeline *p)
         return false;
 }
 
+/* Core-seconds: each pipeline's allocation integrated over time (for the demo and benches). */
+static void integrate_cores(Manager *m, uint64_t now)
+{
+        double dt;
+
+        if (!m->m.integrated_at_us) {
+                m->m.integrated_at_us = now;
+                return;
+        }
+        if (now - m->m.integrated_at_us < 10 * USEC_PER_MSEC)
+                return;
+        dt = (double)(now - m->m.integrated_at_us) / 1e6;
+        m->m.integrated_at_us = now;
+        for (Pipeline *p = m->pipelines; p; p = p->next) {
+                uint32_t mc = 0;
+                for (size_t i = 0; i < p->cfg->n_stages; i++)
+                        mc += stage_allocated_millicores(&p->stages[i]);
+                p->m.core_seconds += dt * mc / 1000.0;
+                m->m.core_seconds += dt * mc / 1000.0;
+        }
+}
+
 void manager_run_due(Manager *m, uint64_t now)
 {
+        integrate_cores(m, now);
         for (Pipeline *p = m->pipelines; p; p = p->next)
                 for (size_t i = 0; i < p->cfg->n_stages; i++)
                         stage_run_due(&p->stages[i], now);

@@ -45,6 +45,9 @@ typedef struct PipelineMetrics {
         uint64_t within_slo;              /* 200 within the request's own deadline */
         uint64_t late;                    /* served although late ("late": "serve") */
         uint64_t arrivals_current_second; /* arrivals since the control loop last looked */
+        double accuracy_sum; /* Σ over 200 answers of the mean accuracy of the variants that
+                                served them (percent) */
+        double core_seconds; /* allocated millicores integrated over time, / 1000 */
         Histogram e2e;
         Recent recent_e2e;
 } PipelineMetrics;
@@ -62,6 +65,8 @@ typedef struct NodeMetrics {
         uint64_t replica_starts, replica_exits, replica_restarts;
         uint64_t plan_changes, solves, solve_failures;
         uint64_t requeued;
+        double core_seconds; /* all pipelines' allocation integrated over time */
+        uint64_t integrated_at_us;
 } NodeMetrics;
 
 void histogram_observe(Histogram *h, uint64_t us);

@@ -354,6 +354,60 @@ static int cmd_infer(const Client *c, int argc, char **argv)
         return k;
 }
 
+/* One line of `watch`: rate, per stage variant/batch/millicores/replicas, p99, attainment. */
+static void print_watch_line(json_t *p, double t)
+{
+        json_t *ctl = json_object_get(p, "control"), *s;
+        double cores = 0;
+        size_t i;
+
+        printf("%6.1fs %6.1f/%6.1f rps ", t, json_real_value(json_object_get(ctl, "observed_rps")),
+               json_real_value(json_object_get(ctl, "planned_rps")));
+        json_array_foreach(json_object_get(p, "stages"), i, s)
+        {
+                json_t *plan = json_object_get(s, "plan");
+                json_int_t mc = json_integer_value(json_object_get(plan, "millicores"));
+                json_int_t n = json_integer_value(json_object_get(plan, "replicas"));
+                cores += (double)(mc * n) / 1000.0;
+                printf("| %s %s b%lld %lldm x%lld q%lld ",
+                       json_string_value(json_object_get(s, "name")),
+                       json_string_value(json_object_get(plan, "variant")),
+                       json_integer_value(json_object_get(plan, "batch")), mc, n,
+                       json_integer_value(json_object_get(s, "queue_length")));
+        }
+        printf("| p99 %7.1f ms | SLO %6.2f%% | %.2f cores\n",
+               json_real_value(json_object_get(p, "p99_ms")),
+               json_real_value(json_object_get(p, "slo_attainment_pct")), cores);
+        fflush(stdout);
+}
+
+/* watch NAME [SECONDS]: one status line per second (0 = until interrupted or the agent goes). */
+static int cmd_watch(const Client *c, int argc, char **argv)
+{
+        char path[128];
+        uint64_t secs = 0, start = now_us();
+
+        if (argc < 1 || argc > 2 || (argc == 2 && parse_u64(argv[1], &secs) < 0))
+                return fprintf(stderr, "spongectl watch NAME [SECONDS]\n"), 2;
+        snprintf(path, sizeof(path), "/v1/pipelines/%.40s", argv[0]);
+        for (uint64_t n = 0; secs == 0 || n < secs; n++) {
+                Response r = {0};
+                json_t *j;
+                int k = call(c, "GET", path, "", NULL, 0, &r);
+                if (k != 0) {
+                        response_done(&r);
+                        return k;
+                }
+                j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+                if (j)
+                        print_watch_line(j, (double)(now_us() - start) / 1e6);
+                json_decref(j);
+                response_done(&r);
+                usleep((useconds_t)(USEC_PER_SEC - (now_us() - start) % USEC_PER_SEC));
+        }
+        return 0;
+}
+
 static void usage(FILE *f)
 {
         fprintf(f,
@@ -407,6 +461,8 @@ int main(int argc, char **argv)
                 return cmd_apply(&c, argc, argv);
         if (strcmp(cmd, "infer") == 0)
                 return cmd_infer(&c, argc, argv);
+        if (strcmp(cmd, "watch") == 0)
+                return cmd_watch(&c, argc, argv);
         if (strcmp(cmd, "node") == 0 && argc == 0)
                 return cmd_simple(&c, "GET", NULL, "/v1/node", NULL);
         if (strcmp(cmd, "delete") == 0 && argc == 1)

@@ -66,15 +66,18 @@ json_t *status_pipeline(const Pipeline *p, bool with_config)
 
         for (size_t i = 0; i < p->cfg->n_stages; i++)
                 json_array_append_new(stages, stage_json(&p->stages[i]));
-        j = json_pack("{s:s, s:s, s:f, s:b, s:b, s:I, s:I, s:o, s:I, s:f, s:f, s:f, s:o, s:o}",
-                      "name", p->cfg->name, "policy", pl_policy_to_string(p->cfg->policy), "slo_ms",
-                      ms(p->cfg->slo_us), "pinned", p->pinned, "retired", p->retired, "in_flight",
-                      (json_int_t)p->live_requests, "accepted", (json_int_t)p->m.accepted,
-                      "answered", outcomes_json(&p->m), "late", (json_int_t)p->m.late,
-                      "slo_attainment_pct", status_attainment_pct(p), "p50_ms",
-                      ms(recent_quantile_us(&p->m.recent_e2e, 0.5)), "p99_ms",
-                      ms(recent_quantile_us(&p->m.recent_e2e, 0.99)), "stages", stages, "control",
-                      control_pipeline_json(p));
+        j = json_pack(
+            "{s:s, s:s, s:f, s:b, s:b, s:I, s:I, s:o, s:I, s:f, s:f, s:f, s:f, s:f, "
+            "s:o, s:o}",
+            "name", p->cfg->name, "policy", pl_policy_to_string(p->cfg->policy), "slo_ms",
+            ms(p->cfg->slo_us), "pinned", p->pinned, "retired", p->retired, "in_flight",
+            (json_int_t)p->live_requests, "accepted", (json_int_t)p->m.accepted, "answered",
+            outcomes_json(&p->m), "late", (json_int_t)p->m.late, "slo_attainment_pct",
+            status_attainment_pct(p), "p50_ms", ms(recent_quantile_us(&p->m.recent_e2e, 0.5)),
+            "p99_ms", ms(recent_quantile_us(&p->m.recent_e2e, 0.99)), "core_seconds",
+            p->m.core_seconds, "mean_accuracy",
+            p->m.answered[OUTCOME_OK] ? p->m.accuracy_sum / (double)p->m.answered[OUTCOME_OK] : 0.0,
+            "stages", stages, "control", control_pipeline_json(p));
         if (j && with_config)
                 json_object_set_new(j, "config", pl_to_json(p->cfg));
         return j;
