@@ -25,6 +25,7 @@ int node_config_defaults(NodeConfig *c)
             .drain_timeout_us = 30 * USEC_PER_SEC,
             .restart_backoff_max_us = 10 * USEC_PER_SEC,
             .control = true,
+            .ebpf = true,
             .log_level = LOG_LEVEL_INFO,
         };
         c->listen[0] = strdup(NODE_CONFIG_DEFAULT_LISTEN);
@@ -217,10 +218,10 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                 return get_string(v, key, &c->worker_path, err, errlen);
         if (strcmp(key, "log_level") == 0)
                 return parse_log_level(v, c, err, errlen);
-        if (strcmp(key, "control") == 0) {
+        if (strcmp(key, "control") == 0 || strcmp(key, "ebpf") == 0) {
                 if (!json_is_boolean(v))
-                        return fail(err, errlen, "control: expected true or false");
-                c->control = json_is_true(v);
+                        return fail(err, errlen, "%s: expected true or false", key);
+                *(key[0] == 'c' ? &c->control : &c->ebpf) = json_is_true(v);
                 return 0;
         }
         if (strcmp(key, "millicores") == 0) {
@@ -235,11 +236,12 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                         c->max_requests = (uint32_t)u;
                 return r;
         }
-        return fail(err, errlen,
-                    "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
-                    "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
-                    "drain_timeout_ms, restart_backoff_max_ms, max_requests, control, log_level)",
-                    key);
+        return fail(
+            err, errlen,
+            "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
+            "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
+            "drain_timeout_ms, restart_backoff_max_ms, max_requests, control, ebpf, log_level)",
+            key);
 }
 
 int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen)

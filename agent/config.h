@@ -36,6 +36,7 @@ typedef struct NodeConfig {
         uint64_t drain_timeout_us;   /* SIGTERM / retire: how long to wait for answers */
         uint64_t restart_backoff_max_us;
         bool control;  /* run the control loop (false: plans only by hand) */
+        bool ebpf;     /* load the run-queue delay programs when possible */
         int log_level; /* 3..7, syslog priorities */
 } NodeConfig;
 

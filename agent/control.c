@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/ebpf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 
@@ -140,6 +141,7 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
         for (size_t i = 0; i < p->cfg->n_stages; i++) {
                 Stage *s = &p->stages[i];
                 queued += sq_size(&s->queue);
+                ebpf_observe_stage(s);
                 for (size_t v = 0; v < s->cfg->n_variants; v++) {
                         opt_model m;
                         if (s->rls[v].n_updates < RLS_MIN_UPDATES)
@@ -253,7 +255,7 @@ static int problem_build(Manager *m, Problem *x)
                         iv += p->cfg->stages[i].n_variants;
                 }
         }
-        x->pr = (opt_problem){x->pls, np, m->capacity_millicores};
+        x->pr = (opt_problem){x->pls, np, m->usable_millicores};
         return 0;
 }
 
@@ -340,6 +342,16 @@ int control_tick(Manager *m, uint64_t now)
         cl->last_tick_us = now;
         for (Pipeline *p = m->pipelines; p; p = p->next)
                 observe(p, now, fmax(elapsed, 0.05));
+        {
+                bool was = m->contended;
+                m->usable_millicores = ebpf_usable_millicores(m, &m->contended);
+                if (m->contended != was)
+                        log_warning("Node %s: planning with %u of %u millicores",
+                                    m->contended ? "contended (workers wait for CPU although "
+                                                   "not throttled)"
+                                                 : "no longer contended",
+                                    m->usable_millicores, m->capacity_millicores);
+        }
         r = problem_build(m, &x);
         t1 = now_us();
         if (r >= 0)
@@ -404,6 +416,12 @@ uint64_t control_run_due(Manager *m, uint64_t now)
                 cl->next_tick_us = now + m->config.interval_us;
         }
         return cl->next_tick_us;
+}
+
+void control_replan_soon(Manager *m)
+{
+        if (m->control)
+                m->control->next_tick_us = 0;
 }
 
 const ControlStats *control_stats(const Manager *m)

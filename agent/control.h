@@ -30,6 +30,9 @@ void control_observe_budget(Pipeline *p, uint64_t budget_us, uint64_t now);
 /* Runs one iteration when due (or when forced by a rate jump); returns the next due time. */
 uint64_t control_run_due(Manager *m, uint64_t now);
 
+/* Makes the next loop iteration run a control tick (a pipeline was added or replaced). */
+void control_replan_soon(Manager *m);
+
 /* One iteration over every pipeline, now. Returns 0, or -errno if the solve failed (the plan in
  * force is kept). */
 int control_tick(Manager *m, uint64_t now);

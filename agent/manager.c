@@ -11,6 +11,7 @@
 
 #include "agent/api.h"
 #include "agent/control.h"
+#include "agent/ebpf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/notify.h"
@@ -158,6 +159,7 @@ int manager_apply_pipeline(Manager *m, pl_pipeline *cfg, const char *path)
                            (double)cfg->slo_us / 1000.0);
         p->next = m->pipelines;
         m->pipelines = p;
+        control_replan_soon(m);
         for (size_t i = 0; i < cfg->n_stages; i++)
                 stage_reconcile(&p->stages[i], now_us());
         return 1;
@@ -333,6 +335,7 @@ int manager_start(Manager *m)
         r = setup_cgroups(m);
         if (r < 0)
                 return r;
+        ebpf_start(m);
         r = http_start(m);
         if (r < 0)
                 return r;
@@ -528,9 +531,11 @@ int manager_run(Manager *m)
         for (;;) {
                 uint64_t now = now_us(), until;
 
-                manager_run_due(m, now);
+                /* Plan first: a pipeline just added gets its first plan before its workers
+                 * are spawned by the due-work pass. */
                 if (m->config.control && !m->stopping)
                         control_run_due(m, now);
+                manager_run_due(m, now);
                 if (watchdog && now >= next_ping) {
                         notify_send("WATCHDOG=1");
                         next_ping = now + watchdog;
@@ -580,6 +585,7 @@ Manager *manager_free(Manager *m)
                                           cg_ctx_root_path(m->cg));
         }
         cg_ctx_free(m->cg);
+        ebpf_stop(m);
         free(m->control);
         if (m->signal_fd >= 0)
                 close(m->signal_fd);

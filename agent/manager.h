@@ -34,6 +34,7 @@
 #include "agent/config.h"
 #include "agent/metrics.h"
 #include "agent/util.h"
+#include "cgroups/bpf/rqdelay.h"
 #include "cgroups/cgroups.h"
 #include "optimizer/optimizer.h"
 #include "pipelines/pipeline.h"
@@ -80,6 +81,7 @@ struct Replica {
         uint64_t batch_start_us;
         /* supervision */
         uint64_t spawned_us, ready_us, stop_at_us, restart_at_us;
+        cg_stat stat_prev; /* cpu.stat at the last control interval (ebpf.c) */
         uint32_t restarts, consecutive_failures;
         char last_error[160];
         Replica *next; /* stage's list */
@@ -97,6 +99,11 @@ struct Stage {
         Replica *replicas;   /* owned list */
         uint64_t wake_at_us; /* batcher asked to decide again then (0 = not waiting) */
         StageMetrics m;
+        /* contention, per control interval (ebpf.c) */
+        uint32_t bpf_key;
+        bool has_bpf_key, contended;
+        rqd_stats bpf_prev;
+        double rq_p50_us, rq_p99_us, wait_share, throttled_share, slowdown;
 };
 
 struct Pipeline {
@@ -156,7 +163,12 @@ struct Manager {
         bool resumed; /* a connection was resumed: run libmicrohttpd again */
         uint64_t started_us;
         NodeMetrics m;
-        struct ControlLoop *control; /* control.c */
+        struct ControlLoop *control;          /* control.c */
+        rqd *bpf;                             /* owned; NULL when eBPF is off */
+        char bpf_note[256];                   /* why eBPF is on or off, for the status */
+        uint64_t bpf_keys[RQD_MAX_KEYS / 64]; /* rqdelay keys in use (one per stage) */
+        bool contended;
+        uint32_t usable_millicores; /* capacity the last plan was made with */
 };
 
 /* ---- manager.c ---- */

@@ -57,6 +57,8 @@ typedef struct StageMetrics {
         Histogram processing; /* one batch on a worker */
         Histogram queueing;   /* one request waiting in this stage's queue */
         Recent recent_processing;
+        /* this control interval: what the model predicted for the batches run, what they took */
+        double interval_predicted_ms, interval_observed_ms;
 } StageMetrics;
 
 typedef struct NodeMetrics {

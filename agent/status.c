@@ -32,6 +32,14 @@ static json_t *replica_json(const Replica *r)
                          r->last_error[0] ? r->last_error : NULL);
 }
 
+static json_t *contention_json(const Stage *s)
+{
+        return json_pack("{s:f, s:f, s:f, s:f, s:f, s:b}", "runqueue_p50_ms", s->rq_p50_us / 1000.0,
+                         "runqueue_p99_ms", s->rq_p99_us / 1000.0, "wait_share", s->wait_share,
+                         "throttled_share", s->throttled_share, "slowdown", s->slowdown,
+                         "contended", s->contended);
+}
+
 static json_t *stage_json(const Stage *s)
 {
         json_t *reps = json_array();
@@ -40,15 +48,16 @@ static json_t *stage_json(const Stage *s)
         for (const Replica *r = s->replicas; r; r = r->next)
                 json_array_append_new(reps, replica_json(r));
         return json_pack(
-            "{s:s, s:{s:s, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o}", "name",
-            s->cfg->name, "plan", "variant", s->cfg->variants[s->plan.variant].name, "batch",
-            (json_int_t)s->plan.batch, "millicores", (json_int_t)s->plan.millicores, "replicas",
-            (json_int_t)s->plan.replicas, "queue_length", (json_int_t)sq_size(&s->queue), "batches",
-            (json_int_t)s->m.batches, "items", (json_int_t)s->m.items, "dropped",
-            (json_int_t)(q->dropped_hopeless + q->dropped_shed), "queue_full",
-            (json_int_t)q->dropped_full, "late", (json_int_t)q->late, "processing_p50_ms",
-            ms(recent_quantile_us(&s->m.recent_processing, 0.5)), "processing_p99_ms",
-            ms(recent_quantile_us(&s->m.recent_processing, 0.99)), "replica_list", reps);
+            "{s:s, s:{s:s, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o}",
+            "name", s->cfg->name, "plan", "variant", s->cfg->variants[s->plan.variant].name,
+            "batch", (json_int_t)s->plan.batch, "millicores", (json_int_t)s->plan.millicores,
+            "replicas", (json_int_t)s->plan.replicas, "queue_length",
+            (json_int_t)sq_size(&s->queue), "batches", (json_int_t)s->m.batches, "items",
+            (json_int_t)s->m.items, "dropped", (json_int_t)(q->dropped_hopeless + q->dropped_shed),
+            "queue_full", (json_int_t)q->dropped_full, "late", (json_int_t)q->late,
+            "processing_p50_ms", ms(recent_quantile_us(&s->m.recent_processing, 0.5)),
+            "processing_p99_ms", ms(recent_quantile_us(&s->m.recent_processing, 0.99)),
+            "contention", contention_json(s), "replica_list", reps);
 }
 
 static json_t *outcomes_json(const PipelineMetrics *pm)
@@ -97,14 +106,20 @@ json_t *status_node(const Manager *m)
         const ControlStats *cs = control_stats(m);
 
         return json_pack(
-            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:b, s:{s:I, s:f, s:f}}", "backend",
-            cg_mode_name(cg_ctx_mode(m->cg)), "cgroup_note", cg_ctx_note(m->cg), "cgroup_root",
-            cg_ctx_root_path(m->cg), "millicores_total", (json_int_t)m->capacity_millicores,
-            "millicores_allocated", (json_int_t)manager_allocated_millicores(m), "period_us",
-            (json_int_t)cg_ctx_period_us(m->cg), "requests_in_flight", (json_int_t)m->n_requests,
-            "uptime_s", (double)(now_us() - m->started_us) / 1e6, "control", m->config.control,
-            "control_loop", "iterations", (json_int_t)cs->iterations, "last_solve_ms",
-            ms(cs->last_solve_us), "last_total_ms", ms(cs->last_total_us));
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:f, s:f, s:s, s:b, "
+            "s:{s:I, s:f, s:f, s:f, s:f}}",
+            "backend", cg_mode_name(cg_ctx_mode(m->cg)), "cgroup_note", cg_ctx_note(m->cg),
+            "cgroup_root", cg_ctx_root_path(m->cg), "millicores_total",
+            (json_int_t)m->capacity_millicores, "millicores_allocated",
+            (json_int_t)manager_allocated_millicores(m), "millicores_usable",
+            (json_int_t)(m->usable_millicores ? m->usable_millicores : m->capacity_millicores),
+            "contended", m->contended, "period_us", (json_int_t)cg_ctx_period_us(m->cg),
+            "requests_in_flight", (json_int_t)m->n_requests, "uptime_s",
+            (double)(now_us() - m->started_us) / 1e6, "core_seconds", m->m.core_seconds, "ebpf",
+            m->bpf_note, "control", m->config.control, "control_loop", "iterations",
+            (json_int_t)cs->iterations, "last_observe_ms", ms(cs->last_observe_us), "last_solve_ms",
+            ms(cs->last_solve_us), "last_act_ms", ms(cs->last_act_us), "last_total_ms",
+            ms(cs->last_total_us));
 }
 
 static int metrics_pipeline(const Pipeline *p, Buf *out)
@@ -136,6 +151,13 @@ static int metrics_pipeline(const Pipeline *p, Buf *out)
                                 "sponged_stage_millicores_per_replica{%s} %u\n",
                                 labels, sq_size(&s->queue), labels, s->plan.batch, labels,
                                 s->plan.replicas, labels, s->plan.millicores);
+                if (r >= 0)
+                        r = prom_printf(out,
+                                        "sponged_stage_runqueue_delay_seconds{%s,quantile=\"0.5\"} "
+                                        "%.6f\nsponged_stage_runqueue_delay_seconds{%s,quantile="
+                                        "\"0.99\"} %.6f\nsponged_stage_contended{%s} %d\n",
+                                        labels, s->rq_p50_us / 1e6, labels, s->rq_p99_us / 1e6,
+                                        labels, s->contended);
                 if (r >= 0)
                         r = prom_histogram(out, "sponged_batch_duration_seconds", labels,
                                            &s->m.processing);

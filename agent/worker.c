@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "agent/ebpf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 
@@ -195,6 +196,8 @@ int replica_spawn(Replica *r)
         r->spawned_us = now_us();
         r->threads = threads_for(r->millicores);
         r->rbuf.len = r->wbuf.len = 0;
+        r->stat_prev = (cg_stat){0};
+        ebpf_watch(r);
         manager_epoll_mod(m, r->fd, &r->ev, EPOLLIN, true);
         m->m.replica_starts++;
         log_info("Replica %s/%s/r%u: started %s (pid %d, %u millicores) in %s",
@@ -347,6 +350,7 @@ void replica_stop(Replica *r, uint64_t now)
 void replica_kill(Replica *r)
 {
         if (r->pid > 0) {
+                ebpf_unwatch(r);
                 kill(r->pid, SIGKILL);
                 waitpid(r->pid, NULL, 0);
                 r->pid = 0;
@@ -490,6 +494,7 @@ void manager_child_exited(Manager *m, pid_t pid, int status)
         if (!r)
                 return;
         describe_exit(status, how, sizeof(how));
+        ebpf_unwatch(r);
         r->pid = 0;
         m->m.replica_exits++;
         if (r->state == REPLICA_STOPPING || r->state == REPLICA_DRAINING) {
