@@ -404,11 +404,6 @@ uint64_t control_run_due(Manager *m, uint64_t now)
 {
         ControlLoop *cl = m->control;
 
-        if (!cl) {
-                cl = m->control = calloc(1, sizeof(*cl));
-                if (!cl)
-                        return 0;
-        }
         if (now == 0)
                 return MIN(cl->next_tick_us, cl->last_jump_check_us + JUMP_CHECK_US);
         if (now >= cl->next_tick_us || rate_jumped(m, now)) {
@@ -416,6 +411,12 @@ uint64_t control_run_due(Manager *m, uint64_t now)
                 cl->next_tick_us = now + m->config.interval_us;
         }
         return cl->next_tick_us;
+}
+
+int control_new(Manager *m)
+{
+        m->control = calloc(1, sizeof(ControlLoop));
+        return m->control ? 0 : -ENOMEM;
 }
 
 void control_replan_soon(Manager *m)

@@ -21,6 +21,9 @@
 typedef struct Manager Manager;
 typedef struct Pipeline Pipeline;
 
+/* The loop's own state (Manager.control), created before the first pipeline. -ENOMEM. */
+int control_new(Manager *m);
+
 int control_pipeline_init(Pipeline *p);
 void control_pipeline_done(Pipeline *p);
 

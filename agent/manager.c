@@ -335,6 +335,9 @@ int manager_start(Manager *m)
         r = setup_cgroups(m);
         if (r < 0)
                 return r;
+        r = control_new(m);
+        if (r < 0)
+                return r;
         ebpf_start(m);
         r = http_start(m);
         if (r < 0)

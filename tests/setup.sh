@@ -18,7 +18,7 @@ packages=(
   libcgroup-dev libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev libglpk-dev
   libjansson-dev libcmocka-dev
   # tests and benchmarks
-  curl wrk nginx-light gnuplot-nox dataset-fashion-mnist procps psmisc python3-jsonschema
+  curl wrk nginx-light gnuplot-nox dataset-fashion-mnist procps psmisc python3 python3-jsonschema
   # VM tests: Debian's kernel under qemu with a busybox initramfs, systemd as PID 1
   qemu-system-x86 busybox-static cpio kmod systemd
 )

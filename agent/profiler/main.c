@@ -279,10 +279,10 @@ int main(int argc, char **argv)
         }
         fprintf(stderr,
                 "model: gamma %.4g  delta %.4g  epsilon %.4g  eta %.4g  margin %.3f%s\n"
-                "R^2 %.4f  mean |error| %.1f%%  max |error| %.1f%%\n",
+                "R^2 %.4f  mean |error| %.1f%%  max |error| %.1f%%  worst p99/model %.2f\n",
                 fit.model.gamma, fit.model.delta, fit.model.epsilon, fit.model.eta,
                 fit.model.margin, fit.nonneg ? "  (non-negative fit)" : "", fit.r2,
-                100 * fit.mean_rel, 100 * fit.max_rel);
+                100 * fit.mean_rel, 100 * fit.max_rel, 1 + fit.worst_tail);
 
         json_t *block = prof_profile_json(&fit);
         r = block ? write_json(block, out) : -ENOMEM;

@@ -13,7 +13,8 @@
  *   time from the first byte sent to the whole RESULT received) and the CPU time the cgroup
  *   used per batch. prof_fit() fits l(b,c) = γ·b/c + δ·b + ε/c + η (c in cores) to the
  *   per-point p50s with opt_fit (opt_fit_nonneg if opt_fit yields a negative parameter), sets
- *   the margin so the model covers the measured p99 at every point, and computes R².
+ *   the margin to the typical tail (median over the points of p99 / model − 1, ≥ 0), and
+ *   computes R² of the p50s.
  *
  * Invariants
  *   - Every item of every batch is answered with status ok, or the run fails (a profile of
@@ -82,16 +83,17 @@ typedef struct prof_options {
 typedef struct prof_result {
         prof_point *points; /* n_batches × n_millicores, millicores-major; owned */
         size_t n;
-        double startup_ms; /* spawn → READY, at the first grid millicores */
+        double startup_ms; /* spawn → READY, at the largest grid millicores */
         char name[64];     /* the worker's READY name */
 } prof_result;
 
 typedef struct prof_fit {
-        opt_model model; /* margin: covers every point's p99 */
-        bool nonneg;     /* opt_fit_nonneg was used */
-        double r2;       /* coefficient of determination of the p50s (model without margin) */
-        double mean_rel; /* mean |pred − p50| / p50 */
-        double max_rel;  /* max of the same */
+        opt_model model;   /* margin: median over the points of p99 / model − 1 */
+        bool nonneg;       /* opt_fit_nonneg was used */
+        double r2;         /* coefficient of determination of the p50s (model without margin) */
+        double mean_rel;   /* mean |pred − p50| / p50 */
+        double max_rel;    /* max of the same */
+        double worst_tail; /* max over the points of p99 / model − 1 (CFS stalls show here) */
 } prof_fit;
 
 /*
