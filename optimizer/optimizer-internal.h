@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to optimizer/: the candidate list both solvers work on, the dense least-squares
+ * kernel, and small helpers. Not installed, not included outside the module.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "optimizer/optimizer.h"
+
+/* Formats into err (if non-NULL) and returns `code` — for one-line error returns. */
+int opt__err(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Least squares min ||X·θ − y|| over n rows and k <= 4 columns (X row-major, n×k) by
+ * Householder QR on column-scaled X. Returns 0 and θ, and the residual sum of squares in
+ * *ret_rss (may be NULL); -EDOM when X is rank deficient (relative pivot < 1e-10). */
+#define OPT__LSQ_MAX_K 4
+int opt__lsq(const double *X, const double *y, size_t n, size_t k, double *ret_theta,
+             double *ret_rss);
+
+/* Positivity of m (with margin) on the box [bmin,bmax] × [mcmin,mcmax]: checked at the four
+ * corners, exact because l is bilinear in (b, 1/c). */
+int opt__model_check_box(const opt_model *m, uint32_t bmin, uint32_t bmax, uint32_t mcmin,
+                         uint32_t mcmax, char *err, size_t errlen);
+
+/* One configuration of one stage, with everything the solvers need precomputed. */
+typedef struct opt__cand {
+        uint32_t variant, batch, millicores, replicas;
+        double processing_ms; /* l(b,c) with margin */
+        double latency_ms;    /* processing + queueing */
+        double throughput_rps;
+        double cores;      /* replicas·millicores/1000 */
+        double objective;  /* α·acc − β·cores − δ·b */
+        uint64_t mc_total; /* replicas·millicores (capacity is checked in integer millicores) */
+} opt__cand;
+
+/* Candidates of one stage of one pipeline. */
+typedef struct opt__stage_cands {
+        opt__cand *c; /* owned */
+        size_t n;
+        size_t n_generated; /* before pruning */
+} opt__stage_cands;
+
+/* All candidates of a problem, [pipeline][stage] flattened (index = off[p] + s). */
+typedef struct opt__cands {
+        opt__stage_cands *st; /* owned, one per (pipeline, stage) */
+        size_t *off;          /* owned, n_pipelines + 1 offsets into st */
+        size_t n_pipelines;
+        size_t total_generated, total_kept;
+} opt__cands;
+
+/* Generates every configuration allowed by the stage's policy that carries λ with the least
+ * replicas in range (static: the one fixed configuration, even when it does not carry λ:
+ * then latency is +INFINITY). prune: drop dominated candidates (another one with objective
+ * >=, latency <= and millicores <=, strictly better in one, or identical and earlier) and
+ * those infeasible alone given the other stages' minima. Returns 0, -ENOMEM. */
+int opt__cands_build(const opt_problem *pr, int prune, opt__cands *ret);
+void opt__cands_free(opt__cands *c);
+
+/* Pareto filter on (latency min, mc min, objective max; use_obj = 0 ignores the objective).
+ * Writes the indices of the kept entries into keep (capacity n) in (latency, mc, −objective,
+ * index) order and returns their count, or -ENOMEM. Of identical entries the lowest index
+ * stays. */
+long opt__pareto(size_t n, const double *lat, const uint64_t *mc, const double *obj, int use_obj,
+                 size_t *keep);
+
+/* The highest-throughput configuration a stage's policy allows (latency set to +INFINITY):
+ * the best-effort choice for a stage that cannot carry λ. */
+int opt__stage_max_throughput(const opt_pipeline *pl, size_t s, opt__cand *ret);
+
+/* Fills a plan stage from a candidate. */
+void opt__plan_stage_from(const opt__cand *c, opt_plan_stage *ret);
+
+/* ---- dynamic programming (dp.c) ---- */
+
+#define OPT__DP_MAX_STAGES OPT_MAX_STAGES
+
+typedef struct opt__state {
+        double lat, obj;
+        uint64_t mc;
+        uint32_t prev; /* index in the previous layer */
+        uint32_t cand; /* candidate index of this layer's stage */
+} opt__state;
+
+typedef struct opt__layer {
+        opt__state *s; /* owned */
+        size_t n;
+} opt__layer;
+
+/* A complete pipeline choice: (millicores, objective) and its state in the last layer. */
+typedef struct opt__point {
+        uint64_t mc;
+        double obj;
+        size_t state;
+} opt__point;
+
+/* One pipeline's complete choices meeting its budget, Pareto in (mc min, objective max),
+ * sorted by mc ascending (objective strictly ascending), with the layers to backtrack. */
+typedef struct opt__frontier {
+        opt__layer *layers; /* owned, n_stages */
+        size_t n_stages;
+        opt__point *pts; /* owned */
+        size_t n_pts;
+} opt__frontier;
+
+/* Lagrangian bound for pipeline p's partial states (see README): a state (lat, mc, obj) after
+ * stage s can reach at most obj − mu·lat − nu·mc + rest[s+1] + others. */
+typedef struct opt__bound {
+        double mu, nu;
+        const double *rest; /* n_stages + 1 entries, rest[n_stages] = 0 */
+        double others;
+        double incumbent; /* -INFINITY: no bound pruning */
+} opt__bound;
+
+/* Σ over all stages of their least millicores (UINT64_MAX if a stage has no candidate). */
+uint64_t opt__min_mc_all(const opt__cands *c);
+
+/* The frontier of pipeline p (use_obj = 0: (latency, mc) dominance only, for the least-mc
+ * diagnosis). mc_cap: the node; mc_others: least millicores the other pipelines need.
+ * bd may be NULL. Returns 0, -ENOMEM, -E2BIG (a layer over the state cap). */
+int opt__pipeline_frontier(const opt_problem *pr, const opt__cands *c, size_t p, int use_obj,
+                           uint64_t mc_cap, uint64_t mc_others, const opt__bound *bd,
+                           opt__frontier *ret);
+void opt__frontier_free(opt__frontier *f);
+/* Sorts points by mc and keeps the (mc min, objective max) Pareto set. */
+int opt__points_pareto(opt__point **pts, size_t *n);
+/* Writes pipeline p's stage choices of frontier state `state` into choice. */
+void opt__frontier_choice(const opt__cands *c, size_t p, const opt__frontier *f, size_t state,
+                          size_t *choice);
+
+/* Exact solve over cands by DP: per-pipeline frontiers combined under the capacity. Fills
+ * choice[stage index] per (pipeline, stage). Returns 1 feasible, 0 infeasible, -ENOMEM,
+ * -E2BIG. */
+int opt__solve_exhaustive(const opt_problem *pr, const opt__cands *c, size_t *choice);
+
+/* The least total millicores at which pipeline p meets its budget, or UINT64_MAX when no
+ * choice meets it; fills choice for that pipeline's stages. Exact (DP). */
+uint64_t opt__pipeline_min_mc(const opt_problem *pr, const opt__cands *c, size_t p, size_t *choice);
+
+/* ---- GLPK (glpk.c) ---- */
+
+/* The GLPK path: LP relaxation of the stage-level IP (simplex) for Lagrange multipliers and
+ * a rounded incumbent; per-pipeline frontiers with the Lagrangian bound; the master IP over
+ * pipeline configurations under the capacity (branch and bound). stage_ip: solve the
+ * stage-level IP itself by branch and bound instead. Same contract as the exhaustive solver,
+ * plus -EFAULT on a GLPK fault, -ETIMEDOUT (limit hit, no incumbent), and *ret_optimal = 0
+ * when stopped at an incumbent. */
+int opt__solve_glpk(const opt_problem *pr, const opt__cands *c, uint32_t time_limit_ms,
+                    int stage_ip, size_t *choice, int *ret_optimal);

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-solve: solve time of the optimizer's integer program, and the load forecast's
+ * accuracy on the Twitter trace.
+ *
+ *   one pipeline: 5 stages × 5 variants × batch {1..32} × 0.25..8 cores (0.25 steps) ×
+ *                 1..8 replicas, λ and SLO drawn per solve;
+ *   ten such pipelines sharing one node whose capacity binds.
+ * Every plan is re-checked independently (outside the timing). The forecast is evaluated
+ * with IPA's setting (120 s back, max of the next 20 s, a forecast every 20 s).
+ *
+ * Usage: bench-solve [--smoke] [--iters N] [--naive] [--trace-first S] [--trace-lines N]
+ * Last line: one JSON object (one_p50_ms, one_p99_ms, ten_p50_ms, ten_p99_ms — CPU time of the
+ * solving thread —, the same as wall time, forecast_mape, forecast_under10_pct, ...).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "optimizer/optimizer.h"
+#include "tests/unit/optimizer-check.h"
+#include "tests/unit/optimizer-data.h"
+
+#define NP 10
+#define NS 5
+#define NV 5
+/* Ten pipelines share 16 cores each on average: the capacity binds in most instances. */
+#ifndef NODE_PER_PIPE
+#define NODE_PER_PIPE 16000
+#endif
+
+typedef struct bench {
+        opt_variant var[NP][NS][NV];
+        opt_stage st[NP][NS];
+        opt_pipeline pl[NP];
+        opt_problem pr;
+} bench;
+
+/* ResNet-like variants: bigger = more accurate and slower (accuracies: torchvision ResNet
+ * 18/34/50/101/152 top-1). Latency parameters in the range Sponge fitted for ResNet on CPU. */
+static const double acc[NV] = {69.76, 73.31, 76.13, 77.37, 78.31};
+static const double work[NV] = {1.0, 1.9, 2.3, 4.3, 6.2};
+
+static void instance(bench *b, size_t np, uint64_t *seed)
+{
+        memset(b, 0, sizeof(*b));
+        for (size_t p = 0; p < np; p++) {
+                for (size_t s = 0; s < NS; s++) {
+                        double stage_k = optt_uniform(seed, 0.5, 1.5);
+                        for (size_t v = 0; v < NV; v++) {
+                                double k = work[v] * stage_k;
+                                b->var[p][s][v] = (opt_variant){
+                                    .accuracy = acc[v],
+                                    .model = {.kind = OPT_LATENCY_MODEL,
+                                              .fit = {18.0 * k, 0.6 * k, 6.0 * k, 3.0, 0.05}}};
+                        }
+                        b->st[p][s] = (opt_stage){.variants = b->var[p][s],
+                                                  .n_variants = NV,
+                                                  .max_batch = 32,
+                                                  .min_millicores = 250,
+                                                  .max_millicores = 8000,
+                                                  .step_millicores = 250,
+                                                  .min_replicas = 1,
+                                                  .max_replicas = 8};
+                }
+                b->pl[p] = (opt_pipeline){.stages = b->st[p],
+                                          .n_stages = NS,
+                                          .lambda_rps = optt_uniform(seed, 20.0, 200.0),
+                                          .slo_budget_ms = optt_uniform(seed, 400.0, 1500.0),
+                                          .alpha = 1.0,
+                                          .beta = optt_uniform(seed, 0.5, 3.0),
+                                          .delta = 0.01,
+                                          .policy = OPT_POLICY_FULL};
+        }
+        /* One pipeline: a 32-core node; ten: 12 cores each on average, so capacity binds. */
+        b->pr = (opt_problem){b->pl, np, np == 1 ? 32000u : (uint32_t)(np * NODE_PER_PIPE)};
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return (x > y) - (x < y);
+}
+
+static double pct(double *v, size_t n, double q)
+{
+        size_t rank;
+
+        qsort(v, n, sizeof(double), cmp_double);
+        rank = (size_t)ceil(q * (double)n);
+        return v[(rank ? rank : 1) - 1];
+}
+
+typedef struct result {
+        double p50_ms, p99_ms, max_ms, feasible_pct, cand, kept;
+        double cpu_p50_ms, cpu_p99_ms;
+} result;
+
+/* CPU time of this thread: the machine is shared, wall time includes waiting for a core. */
+static double thread_cpu_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int run(size_t np, int iters, int naive, result *ret)
+{
+        static bench b;
+        opt_solve_options o = {.no_prune = naive != 0};
+        double *t = calloc((size_t)iters, sizeof(double));
+        double *cpu = calloc((size_t)iters, sizeof(double));
+        uint64_t seed = 12345 + np;
+        size_t feasible = 0;
+        char err[256];
+
+        if (!t || !cpu) {
+                free(t);
+                free(cpu);
+                return -ENOMEM;
+        }
+        ret->cand = ret->kept = 0.0;
+        for (int i = 0; i < iters; i++) {
+                opt_plan pl;
+                int r;
+                double c0;
+                instance(&b, np, &seed);
+                c0 = thread_cpu_ms();
+                r = opt_solve(&b.pr, OPT_SOLVER_GLPK, &o, &pl);
+                cpu[i] = thread_cpu_ms() - c0;
+                if (r < 0) {
+                        fprintf(stderr, "bench-solve: opt_solve: %s\n", strerror(-r));
+                        free(t);
+                        free(cpu);
+                        return r;
+                }
+                if (optt_plan_check(&b.pr, &pl, err, sizeof(err)) < 0) {
+                        fprintf(stderr, "bench-solve: plan check failed: %s\n", err);
+                        opt_plan_done(&pl);
+                        free(t);
+                        free(cpu);
+                        return -EPROTO;
+                }
+                t[i] = (double)pl.solve_us / 1000.0;
+                feasible += pl.feasible;
+                ret->cand += (double)pl.candidates / iters;
+                ret->kept += (double)pl.candidates_pruned / iters;
+                opt_plan_done(&pl);
+        }
+        ret->feasible_pct = 100.0 * (double)feasible / iters;
+        ret->p50_ms = pct(t, (size_t)iters, 0.50);
+        ret->p99_ms = pct(t, (size_t)iters, 0.99);
+        ret->max_ms = t[iters - 1];
+        ret->cpu_p50_ms = pct(cpu, (size_t)iters, 0.50);
+        ret->cpu_p99_ms = pct(cpu, (size_t)iters, 0.99);
+        free(t);
+        free(cpu);
+        return 0;
+}
+
+static void print_result(const char *what, const result *r)
+{
+        printf("%-28s wall p50 %7.3f p99 %7.3f max %7.3f ms | cpu p50 %7.3f p99 %7.3f ms | "
+               "candidates %6.0f -> %5.0f | feasible %5.1f%%\n",
+               what, r->p50_ms, r->p99_ms, r->max_ms, r->cpu_p50_ms, r->cpu_p99_ms, r->cand,
+               r->kept, r->feasible_pct);
+}
+
+static int parse_size(const char *s, size_t *ret)
+{
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s || *end || s[0] == '-')
+                return -EINVAL;
+        *ret = (size_t)v;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        size_t iters = 1000, first = 0, lines = 0;
+        int smoke = 0, naive = 0, have_fc = 0;
+        result one, ten, one_n = {0}, ten_n = {0};
+        opt_forecast_eval fc = {0}, fc_a = {0}, fc_b = {0};
+        char path[4096];
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--smoke") == 0) {
+                        smoke = 1;
+                } else if (strcmp(argv[i], "--naive") == 0) {
+                        naive = 1;
+                } else if (i + 1 < argc && strcmp(argv[i], "--iters") == 0) {
+                        if (parse_size(argv[++i], &iters) < 0 || iters == 0)
+                                goto usage;
+                } else if (i + 1 < argc && strcmp(argv[i], "--trace-first") == 0) {
+                        if (parse_size(argv[++i], &first) < 0)
+                                goto usage;
+                } else if (i + 1 < argc && strcmp(argv[i], "--trace-lines") == 0) {
+                        if (parse_size(argv[++i], &lines) < 0)
+                                goto usage;
+                } else {
+                        goto usage;
+                }
+        }
+        if (smoke) {
+                iters = 20;
+                if (lines == 0)
+                        lines = 86400;
+        }
+        if (run(1, (int)iters, 0, &one) < 0 ||
+            run(NP, (int)(iters / 5 ? iters / 5 : 1), 0, &ten) < 0)
+                return 1;
+        print_result("1 pipeline (GLPK, pruned)", &one);
+        print_result("10 pipelines (GLPK, pruned)", &ten);
+        if (naive) {
+                if (run(1, (int)(iters / 5 ? iters / 5 : 1), 1, &one_n) < 0 ||
+                    run(NP, (int)(iters / 20 ? iters / 20 : 1), 1, &ten_n) < 0)
+                        return 1;
+                print_result("1 pipeline (GLPK, naive)", &one_n);
+                print_result("10 pipelines (GLPK, naive)", &ten_n);
+        }
+
+        if (optt_data_path("twitter-2018-04-rps.txt.gz", path, sizeof(path)) == 0) {
+                double *v = NULL;
+                size_t n = 0;
+                int r = optt_read_trace(path, first, lines, &v, &n);
+                if (r < 0) {
+                        fprintf(stderr, "bench-solve: %s: %s\n", path, strerror(-r));
+                        return 1;
+                }
+                if (opt_forecast_evaluate(v, n, NULL, 0, &fc) < 0 ||
+                    opt_forecast_evaluate(v, n / 2, NULL, 0, &fc_a) < 0 ||
+                    opt_forecast_evaluate(v + n / 2, n - n / 2, NULL, 0, &fc_b) < 0) {
+                        fprintf(stderr, "bench-solve: trace too short for a forecast\n");
+                        free(v);
+                        return 1;
+                }
+                printf("forecast on %zu s of the Twitter trace from s %zu (120 s back, max of "
+                       "next 20 s, every 20 s): %zu forecasts, MAPE %.2f%%, under by >10%%: "
+                       "%.2f%%, mean over-provision %.2f%%\n",
+                       n, first, fc.n, fc.mape_pct, fc.under10_pct, fc.mean_over_pct);
+                printf("  first half: MAPE %.2f%% under10 %.2f%%; second half: MAPE %.2f%% "
+                       "under10 %.2f%%\n",
+                       fc_a.mape_pct, fc_a.under10_pct, fc_b.mape_pct, fc_b.under10_pct);
+                have_fc = 1;
+                free(v);
+        } else {
+                printf("forecast: skipped, Twitter trace not found (%s)\n", path);
+        }
+        /* Solve time = CPU time of the solving thread: on a shared machine wall time also
+         * counts the waits for a core (both are printed). */
+        printf("{\"one_p50_ms\":%.4f,\"one_p99_ms\":%.4f,\"ten_p50_ms\":%.4f,\"ten_p99_ms\":%.4f,",
+               one.cpu_p50_ms, one.cpu_p99_ms, ten.cpu_p50_ms, ten.cpu_p99_ms);
+        printf("\"one_wall_p50_ms\":%.4f,\"one_wall_p99_ms\":%.4f,\"ten_wall_p50_ms\":%.4f,"
+               "\"ten_wall_p99_ms\":%.4f,",
+               one.p50_ms, one.p99_ms, ten.p50_ms, ten.p99_ms);
+        if (have_fc)
+                printf("\"forecast_mape\":%.3f,\"forecast_under10_pct\":%.3f,", fc.mape_pct,
+                       fc.under10_pct);
+        else
+                printf("\"forecast_mape\":null,\"forecast_under10_pct\":null,");
+        if (naive)
+                printf("\"one_naive_p99_ms\":%.4f,\"ten_naive_p99_ms\":%.4f,", one_n.cpu_p99_ms,
+                       ten_n.cpu_p99_ms);
+        printf("\"one_candidates\":%.0f,\"one_candidates_pruned\":%.0f,\"ten_candidates\":%.0f,"
+               "\"ten_candidates_pruned\":%.0f,\"iters\":%zu}\n",
+               one.cand, one.kept, ten.cand, ten.kept, iters);
+        return 0;
+usage:
+        fprintf(stderr, "usage: bench-solve [--smoke] [--iters N] [--naive] [--trace-first S] "
+                        "[--trace-lines N]\n");
+        return 2;
+}
