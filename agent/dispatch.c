@@ -10,6 +10,9 @@
 #include "agent/manager.h"
 
 #define DROP_CHUNK 64
+/* The batcher's wake-up is set this much before the head's latest start: a timer that fires a
+ * little late must not turn a request that waited for batch-mates into a hopeless one. */
+#define WAKE_MARGIN_US (2 * USEC_PER_MSEC)
 
 Request *request_new(Manager *m, Pipeline *p)
 {
@@ -290,8 +293,13 @@ void stage_dispatch(Stage *s, uint64_t now)
                                 return;
                         break;
                 case SQ_WAIT:
-                        s->wake_at_us = d.wake_at_us;
-                        return;
+                        if (d.wake_at_us > now + WAKE_MARGIN_US) {
+                                s->wake_at_us = d.wake_at_us - WAKE_MARGIN_US;
+                                return;
+                        }
+                        /* Within the margin of its latest start: take what is there now. */
+                        stage_take(s, r, MIN(sq_size(&s->queue), s->plan.batch), now);
+                        break;
                 case SQ_TAKE:
                         stage_take(s, r, d.k, now);
                         break;

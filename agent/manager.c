@@ -528,7 +528,7 @@ static void wait_events(Manager *m, uint64_t until)
 
 int manager_run(Manager *m)
 {
-        uint64_t watchdog = notify_watchdog_usec() / 2, next_ping = 0;
+        uint64_t watchdog = notify_watchdog_usec() / 2, next_ping = 0, http_due;
 
         notify_send("READY=1\nSTATUS=serving");
         for (;;) {
@@ -543,12 +543,21 @@ int manager_run(Manager *m)
                         notify_send("WATCHDOG=1");
                         next_ping = now + watchdog;
                 }
-                if (m->resumed) {
+                /* libmicrohttpd runs on its epoll fd's events, after a resume, and whenever its
+                 * own timeout says it has work pending without a new event. */
+                http_due = http_next_timeout(m);
+                if (m->resumed || (http_due && http_due <= now)) {
                         m->resumed = false;
                         http_run(m);
                 }
                 if (m->stopping && stop_step(m, now))
                         break;
+                if (m->stopping && now > m->stop_deadline_us + STOP_WORKERS_US) {
+                        log_warning("Shutdown: %u requests or workers did not finish in time; "
+                                    "exiting anyway",
+                                    m->n_requests);
+                        break;
+                }
                 until = min_nonzero(manager_next_wake(m), http_next_timeout(m));
                 if (m->config.control && !m->stopping)
                         until = min_nonzero(until, control_run_due(m, 0));

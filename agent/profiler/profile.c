@@ -475,17 +475,17 @@ json_t *prof_profile_json(const prof_fit *fit)
 json_t *prof_report_json(const prof_result *r, const prof_fit *fit)
 {
         json_t *points = json_array();
-        json_t *rep =
-            json_pack("{s:o,s:f,s:f,s:b,s:f,s:f,s:f,s:o}", "profile", prof_profile_json(fit),
-                      "startup_ms", round6(r->startup_ms), "r2", round6(fit->r2), "nonneg_fit",
-                      fit->nonneg, "mean_rel_error", round6(fit->mean_rel), "max_rel_error",
-                      round6(fit->max_rel), "points", points);
+        json_t *rep = json_pack("{s:o,s:f,s:f,s:b,s:f,s:f,s:f,s:o}", "profile",
+                                prof_profile_json(fit), "startup_ms", round6(r->startup_ms), "r2",
+                                round6(fit->r2), "nonneg_fit", fit->nonneg, "mean_rel_error",
+                                round6(fit->mean_rel), "max_rel_error", round6(fit->max_rel),
+                                "worst_tail", round6(fit->worst_tail), "points", points);
         if (!rep)
                 return NULL;
         for (size_t i = 0; i < r->n; i++) {
                 const prof_point *p = &r->points[i];
                 json_t *o = json_pack(
-                    "{s:i,s:i,s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:f}", "batch", (json_int_t)p->batch,
+                    "{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f}", "batch", (json_int_t)p->batch,
                     "millicores", (json_int_t)p->millicores, "threads", (json_int_t)p->threads,
                     "batches", (json_int_t)p->n, "p50_ms", round6(p->p50_ms), "p99_ms",
                     round6(p->p99_ms), "mean_ms", round6(p->mean_ms), "min_ms", round6(p->min_ms),
