@@ -181,6 +181,14 @@ static Replica *replica_new(Stage *s, size_t variant)
         return r;
 }
 
+/* Whether replica r serves the stage's plan as it is: same variant and, when quota changes
+ * need a restart, the same quota. */
+static bool replica_matches(const Stage *s, const Replica *r)
+{
+        return r->variant == s->plan.variant && (s->pipeline->cfg->resize == PL_RESIZE_IN_PLACE ||
+                                                 r->millicores == s->plan.millicores);
+}
+
 static bool replica_live(const Replica *r)
 {
         return r->state == REPLICA_STARTING || r->state == REPLICA_READY ||
@@ -201,8 +209,7 @@ static void stage_shrink(Stage *s, uint32_t extra, uint64_t now)
 {
         for (int rank = 0; rank < 4 && extra > 0; rank++)
                 for (Replica *r = s->replicas; r && extra > 0; r = r->next)
-                        if (r->variant == s->plan.variant && replica_live(r) &&
-                            stop_rank(r) == rank) {
+                        if (replica_matches(s, r) && replica_live(r) && stop_rank(r) == rank) {
                                 replica_stop(r, now);
                                 extra--;
                         }
@@ -215,7 +222,7 @@ void stage_reconcile(Stage *s, uint64_t now)
         uint32_t live = 0, ready = 0, want = gone ? 0 : e->replicas;
 
         for (Replica *r = s->replicas; r; r = r->next) {
-                if (r->variant != e->variant || !replica_live(r))
+                if (!replica_matches(s, r) || !replica_live(r))
                         continue;
                 live++;
                 ready += r->state == REPLICA_READY;
@@ -232,10 +239,11 @@ void stage_reconcile(Stage *s, uint64_t now)
         }
         if (live > want)
                 stage_shrink(s, live - want, now);
-        /* A variant switch: the old variant serves until the new one is fully ready. */
+        /* A variant switch (or a restart-resize): the old replicas serve until the new ones are
+         * all ready. */
         if (ready >= want)
                 for (Replica *r = s->replicas; r; r = r->next)
-                        if (r->variant != e->variant && replica_live(r))
+                        if (!replica_matches(s, r) && replica_live(r))
                                 replica_stop(r, now);
 }
 

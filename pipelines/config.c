@@ -321,6 +321,8 @@ static const char *const LATE_NAMES[] = {
     [PL_LATE_DROP] = "drop",
     [PL_LATE_SERVE] = "serve",
 };
+static const char *const RESIZE_NAMES[] = {"in_place", "restart"};
+
 static const char *const POLICY_NAMES[] = {
     [PL_POLICY_FULL] = "full",
     [PL_POLICY_VERTICAL] = "vertical",
@@ -1048,9 +1050,9 @@ static int read_stages(ctx *c, const json_t *v, pl_pipeline *p)
 
 static int read_pipeline(ctx *c, const json_t *root, pl_pipeline *p)
 {
-        static const char *const keys[] = {"name",      "slo_ms",      "late",           "policy",
-                                           "objective", "queue_limit", "max_body_bytes", "stages",
-                                           "plan",      NULL};
+        static const char *const keys[] = {"name",   "slo_ms",    "late",        "resize",
+                                           "policy", "objective", "queue_limit", "max_body_bytes",
+                                           "stages", "plan",      NULL};
         field f;
         int r, e = 0;
 
@@ -1075,6 +1077,15 @@ static int read_pipeline(ctx *c, const json_t *root, pl_pipeline *p)
         if (field_open(&f, c, root, "late")) {
                 r = read_enum(c, f.v, LATE_NAMES, ELEMENTSOF(LATE_NAMES), &e);
                 p->late = (pl_late)e;
+        }
+        field_close(&f);
+        if (r < 0)
+                return r;
+
+        p->resize = PL_RESIZE_IN_PLACE;
+        if (field_open(&f, c, root, "resize")) {
+                r = read_enum(c, f.v, RESIZE_NAMES, ELEMENTSOF(RESIZE_NAMES), &e);
+                p->resize = (pl_resize)e;
         }
         field_close(&f);
         if (r < 0)
@@ -1374,6 +1385,7 @@ json_t *pl_to_json(const pl_pipeline *p)
         set(o, "name", json_string(p->name), &ok);
         set(o, "slo_ms", ms_json(p->slo_us), &ok);
         set(o, "late", json_string(pl_late_to_string(p->late)), &ok);
+        set(o, "resize", json_string(RESIZE_NAMES[p->resize]), &ok);
         set(o, "policy", json_string(pl_policy_to_string(p->policy)), &ok);
         set(o, "objective",
             json_pack("{s:f,s:f,s:f}", "accuracy", p->objective.accuracy, "cores",

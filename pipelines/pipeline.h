@@ -93,6 +93,12 @@ typedef enum pl_late {
         PL_LATE_SERVE, /* "serve": serve best-effort and count it */
 } pl_late;
 
+typedef enum pl_resize {
+        PL_RESIZE_IN_PLACE, /* "in_place": a cgroup write + set-threads, same process (default) */
+        PL_RESIZE_RESTART,  /* "restart": a new worker with the new quota replaces the old one
+                               (workers that cannot follow a quota change; VPA-like baseline) */
+} pl_resize;
+
 typedef enum pl_policy {
         PL_POLICY_FULL,       /* "full": variant, batch, cores, replicas (default) */
         PL_POLICY_VERTICAL,   /* "vertical": batch + cores; variant and replicas from the plan */
@@ -169,6 +175,7 @@ typedef struct pl_pipeline {
         char *name; /* owned */
         uint64_t slo_us;
         pl_late late;
+        pl_resize resize;
         pl_policy policy;
         pl_objective objective;
         uint32_t queue_limit;    /* requests waiting in the pipeline before 429 */

@@ -58,6 +58,7 @@ static const struct {
     {"env-reserved-name",
      "stages[0].variants[0].env.SPONGE_SOCKET: names starting with SPONGE_ are reserved"},
     {"late-bad-enum", "late: expected \"drop\" or \"serve\", got \"retry\""},
+    {"resize-bad-enum", "resize: expected \"in_place\" or \"restart\", got \"live\""},
     {"margin-negative",
      "stages[0].variants[0].profile.model.margin: expected a number in [0, 10], got -0.1"},
     {"millicores-min-gt-max",
@@ -584,8 +585,8 @@ static void test_err_buffer(void **state)
         assert_int_equal(pl_parse(garbage, sizeof(garbage), &p, err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, "1:8: invalid JSON: end of file expected"));
         assert_int_equal(pl_parse(garbage, 7, &p, err, sizeof(err)), -EINVAL);
-        assert_string_equal(err, "a: unknown key (accepted here: name, slo_ms, late, policy, "
-                                 "objective, queue_limit, max_body_bytes, stages, plan)");
+        assert_string_equal(err, "a: unknown key (accepted here: name, slo_ms, late, resize, "
+                                 "policy, objective, queue_limit, max_body_bytes, stages, plan)");
         assert_int_equal(pl_parse(NULL, 0, &p, err, sizeof(err)), -EINVAL);
         assert_null(p);
 

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sponge-worker-echo — returns every input item unchanged. No arithmetic at all, so a
+ * benchmark through it measures the agent's data plane (HTTP, queue, batcher, framing, socket)
+ * and nothing else. Usage: sponge-worker-echo [--name NAME]; invalid arguments exit 2.
+ */
+#include "pipelines/worker/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int process(const spw_batch *in, spw_outputs *out, void *userdata)
+{
+        for (size_t i = 0; i < in->n; i++) {
+                int r = spw_output_set(out, i, in->items[i].data, in->items[i].len);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: sponge-worker-echo [--name NAME]\n"
+                   "Serves the sponged stage-worker protocol on $SPONGE_SOCKET_FD or "
+                   "$SPONGE_SOCKET,\nanswering each item with its own bytes.\n");
+}
+
+int main(int argc, char **argv)
+{
+        spw_worker w = {.name = "echo", .process = process};
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--name") == 0 && i + 1 < argc && argv[i + 1][0] != '\0') {
+                        w.name = argv[++i];
+                } else if (strcmp(argv[i], "--help") == 0) {
+                        usage(stdout);
+                        return 0;
+                } else {
+                        fprintf(stderr, "sponge-worker-echo: unexpected argument '%s'\n", argv[i]);
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        return spw_main(&w);
+}
