@@ -567,8 +567,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                 if (ctx->req->state != REQ_ANSWERED && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
                         log_debug("Request %llu: client went away (%d)",
                                   (unsigned long long)ctx->req->id, (int)toe);
+                /* Gone before its body was complete: never admitted, never answered. */
                 if (ctx->req->state == REQ_NEW)
-                        ctx->req->pipeline->m.answered[OUTCOME_CANCELLED] += ctx->req->status == 0;
+                        ctx->req->pipeline->m.answered[OUTCOME_CANCELLED]++;
                 request_cancel(ctx->req);
                 request_unref(ctx->req);
         }
