@@ -19,6 +19,8 @@
 #define API_BODY_MAX         (4u << 20) /* PUT bodies (pipeline JSON, plans) */
 #define API_HEADER_VALUE_MAX 256u
 #define API_CONN_TIMEOUT_S   30u
+/* Open connections per listener (libmicrohttpd's default is FD_SETSIZE - 4 even with epoll). */
+#define API_CONN_LIMIT 16384u
 /* Per-connection memory pool (headers + buffers). libmicrohttpd clears it for every request on
  * a keep-alive connection, so larger costs CPU per request (measured: 128 KiB made memset 13% of
  * the agent's time); 32 KiB still takes header values of tens of KiB. */
@@ -661,8 +663,9 @@ static int listener_start(Manager *m, Listener *l, const char *spec)
         l->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, on_access, m, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)API_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)API_CONN_MEMORY, fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+            (unsigned)API_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+            fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
             fd >= 0 ? (void *)(intptr_t)fd : (void *)&ss, MHD_OPTION_END);
         if (!l->daemon) {
                 if (fd >= 0)

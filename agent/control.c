@@ -432,13 +432,20 @@ const ControlStats *control_stats(const Manager *m)
         return m->control ? &m->control->stats : &none;
 }
 
+/* A JSON number, or null for what is not finite (an infeasible plan's latency is +inf). */
+json_t *json_finite(double x)
+{
+        return isfinite(x) ? json_real(x) : json_null();
+}
+
 json_t *control_pipeline_json(const Pipeline *p)
 {
         const ControlState *c = p->control;
 
-        return json_pack("{s:f, s:f, s:f, s:b, s:b, s:s, s:f, s:f, s:f, s:b}", "observed_rps",
-                         c->observed_rps, "planned_rps", c->planned_rps, "budget_ms", c->budget_ms,
-                         "solved", c->solved, "feasible", c->feasible, "reason", c->reason,
-                         "objective", c->objective, "cores", c->cores, "predicted_latency_ms",
-                         c->predicted_ms, "downscale_pending", c->has_pending);
+        return json_pack("{s:o, s:o, s:o, s:b, s:b, s:s, s:o, s:o, s:o, s:b}", "observed_rps",
+                         json_finite(c->observed_rps), "planned_rps", json_finite(c->planned_rps),
+                         "budget_ms", json_finite(c->budget_ms), "solved", c->solved, "feasible",
+                         c->feasible, "reason", c->reason, "objective", json_finite(c->objective),
+                         "cores", json_finite(c->cores), "predicted_latency_ms",
+                         json_finite(c->predicted_ms), "downscale_pending", c->has_pending);
 }

@@ -40,6 +40,9 @@ void control_replan_soon(Manager *m);
  * force is kept). */
 int control_tick(Manager *m, uint64_t now);
 
+/* A JSON number, or null when x is not finite (jansson refuses NaN and infinities). */
+json_t *json_finite(double x);
+
 /* The last decision for GET /v1/pipelines/{p}: inputs, result, timings. New reference. */
 json_t *control_pipeline_json(const Pipeline *p);
 

@@ -10,9 +10,11 @@
 #include "agent/manager.h"
 
 #define DROP_CHUNK 64
-/* The batcher's wake-up is set this much before the head's latest start: a timer that fires a
- * little late must not turn a request that waited for batch-mates into a hopeless one. */
-#define WAKE_MARGIN_US (2 * USEC_PER_MSEC)
+/* The batcher's wake-up is set this much before the head's latest start: a timer that fires
+ * late on a busy machine (tens of ms were seen with both cores loaded) must not turn a request
+ * that waited for batch-mates into a hopeless one. A share of the head's budget, at least: */
+#define WAKE_MARGIN_MIN_US (2 * USEC_PER_MSEC)
+#define WAKE_MARGIN_SHARE  0.05
 
 Request *request_new(Manager *m, Pipeline *p)
 {
@@ -268,6 +270,13 @@ static void stage_take(Stage *s, Replica *r, uint32_t k, uint64_t now)
                                              "the batch could not be sent to the worker");
 }
 
+static uint64_t wake_margin_us(const Stage *s)
+{
+        const Request *head = sq_container_of(sq_peek(&s->queue), Request, node);
+
+        return MAX(WAKE_MARGIN_MIN_US, (uint64_t)(WAKE_MARGIN_SHARE * (double)head->budget_us));
+}
+
 void stage_dispatch(Stage *s, uint64_t now)
 {
         Manager *m = s->pipeline->manager;
@@ -293,8 +302,8 @@ void stage_dispatch(Stage *s, uint64_t now)
                                 return;
                         break;
                 case SQ_WAIT:
-                        if (d.wake_at_us > now + WAKE_MARGIN_US) {
-                                s->wake_at_us = d.wake_at_us - WAKE_MARGIN_US;
+                        if (d.wake_at_us > now + wake_margin_us(s)) {
+                                s->wake_at_us = d.wake_at_us - wake_margin_us(s);
                                 return;
                         }
                         /* Within the margin of its latest start: take what is there now. */

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "agent/log.h"
 #include "agent/manager.h"
@@ -48,6 +49,14 @@ int main(int argc, char **argv)
         if (optind < argc) {
                 usage(stderr);
                 return 2;
+        }
+        /* Many concurrent clients need many fds: take the hard limit. */
+        {
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                        rl.rlim_cur = rl.rlim_max;
+                        (void)setrlimit(RLIMIT_NOFILE, &rl);
+                }
         }
         r = manager_new(config, &m);
         if (r >= 0)
