@@ -505,8 +505,15 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
                 p = manager_find_pipeline(m, rt.pipeline);
                 if (p && !m->stopping)
                         return infer_begin(m, c, p, ctx);
-                early(ctx, p ? 503 : 404, p ? "unavailable" : "unknown pipeline",
-                      p ? "the agent is shutting down" : "no pipeline of that name");
+                if (p) {
+                        early(ctx, 503, "unavailable", "the agent is shutting down");
+                } else {
+                        char d[160];
+                        snprintf(d, sizeof(d),
+                                 "no pipeline named \"%.40s\" (GET /v1/pipelines lists them)",
+                                 rt.pipeline);
+                        early(ctx, 404, "unknown pipeline", d);
+                }
         }
         ctx->kind = ROUTE_BODY;
         ctx->limit = API_BODY_MAX;

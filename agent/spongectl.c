@@ -97,7 +97,7 @@ static int read_all(int fd, Buf *b)
                 int r = buf_reserve(b, 65536);
                 if (r < 0)
                         return r;
-                n = recv(fd, b->data + b->len, b->cap - b->len - 1, 0);
+                n = read(fd, b->data + b->len, b->cap - b->len - 1); /* sockets and stdin */
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
