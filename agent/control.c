@@ -17,6 +17,23 @@
 #define JUMP_MIN_AGE_US  (200 * USEC_PER_MSEC)
 #define JUMP_FACTOR      1.5 /* a rate this much above the plan's forces a tick */
 #define RLS_MIN_UPDATES  16
+/* Variant hysteresis: the variants in force are kept unless switching improves the objective by
+ * more than this share of it plus this many points (a switch starts and drains workers). */
+#define VARIANT_KEEP_SHARE  0.03
+#define VARIANT_KEEP_POINTS 1.0
+/* IPA predicts the max of the next 20 s from 120 s because its changes take that long; the agent
+ * replans every interval and applies in place, and requests wait in a deadline queue, so it
+ * plans for the recent peak second plus half a standard deviation, a few seconds ahead. */
+#define FORECAST_HORIZON_S 3
+#define FORECAST_RECENT_S  3
+#define FORECAST_K_SIGMA   0.5
+/* A backlog is planned to drain over this many seconds. */
+#define BACKLOG_DRAIN_S 5.0
+/* Infeasible problem: the load fractions, then the budget factors, tried for a degraded plan
+ * that fits the node and serves as much as possible within the SLO (the rest is dropped early
+ * by the batcher, or served late with "late": "serve"). */
+static const double DEGRADE_LOAD[] = {0.8, 0.6, 0.45, 0.3, 0.2, 0.1, 0.05};
+static const double DEGRADE_BUDGET[] = {1.5, 2.0, 4.0};
 
 typedef struct ControlState {
         opt_forecast forecast;
@@ -29,6 +46,8 @@ typedef struct ControlState {
         bool has_pending;
         /* the last decision */
         bool solved, feasible;
+        bool acted;          /* the first decision replaces the file's starting plan at once */
+        double served_share; /* 1, or the share of the planned load a degraded plan carries */
         char reason[200];
         double objective, cores, predicted_ms;
         uint64_t decided_at_us;
@@ -49,13 +68,19 @@ int control_pipeline_init(Pipeline *p)
         if (!c)
                 return -ENOMEM;
         c->pending = calloc(p->cfg->n_stages, sizeof(pl_plan_entry));
-        r = c->pending ? opt_forecast_init(&c->forecast, NULL) : -ENOMEM;
+        opt_forecast_params fp;
+        opt_forecast_params_default(&fp);
+        fp.horizon_s = FORECAST_HORIZON_S;
+        fp.recent_s = FORECAST_RECENT_S;
+        fp.k_sigma = FORECAST_K_SIGMA;
+        r = c->pending ? opt_forecast_init(&c->forecast, &fp) : -ENOMEM;
         if (r < 0) {
                 free(c->pending);
                 free(c);
                 return r;
         }
         c->budget_ms = (double)p->cfg->slo_us / 1000.0;
+        c->served_share = 1.0;
         p->control = c;
         c->floor_ms = floor_ms(p);
         snprintf(c->reason, sizeof(c->reason), "no decision yet");
@@ -154,10 +179,9 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
         }
         c->floor_ms = floor_ms(p);
         c->budget_ms = planning_budget_ms(p, now);
-        /* Plan for the forecast peak, never below what arrives now, plus what waits: the
-         * backlog must drain within one budget. */
+        /* Plan for the forecast peak, never below what arrives now, plus what waits. */
         c->planned_rps = fmax(opt_forecast_next(&c->forecast), c->observed_rps) +
-                         (double)queued / fmax(c->budget_ms / 1000.0, 0.001);
+                         (double)queued / BACKLOG_DRAIN_S;
 }
 
 typedef struct Problem {
@@ -166,6 +190,8 @@ typedef struct Problem {
         opt_stage *stages;
         opt_variant *variants;
         Pipeline **owners;
+        const opt_variant **full; /* per stage: its whole variant slice (hold_fastest) */
+        size_t *fastest;          /* per stage: the variant hold_fastest keeps */
 } Problem;
 
 static void problem_done(Problem *x)
@@ -174,6 +200,8 @@ static void problem_done(Problem *x)
         free(x->stages);
         free(x->variants);
         free(x->owners);
+        free(x->full);
+        free(x->fastest);
 }
 
 static opt_policy policy_of(const Pipeline *p)
@@ -231,7 +259,9 @@ static int problem_build(Manager *m, Problem *x)
         x->stages = calloc(ns, sizeof(opt_stage));
         x->variants = calloc(nv, sizeof(opt_variant));
         x->owners = calloc(np, sizeof(Pipeline *));
-        if (!x->pls || !x->stages || !x->variants || !x->owners)
+        x->full = calloc(ns, sizeof(*x->full));
+        x->fastest = calloc(ns, sizeof(*x->fastest));
+        if (!x->pls || !x->stages || !x->variants || !x->owners || !x->full || !x->fastest)
                 return -ENOMEM;
         for (Pipeline *p = m->pipelines; p; p = p->next, k++) {
                 _cleanup_free_ pl_plan_entry *init = NULL;
@@ -285,9 +315,10 @@ static void act(Manager *m, Pipeline *p, const opt_plan_pipeline *pp, uint64_t n
         }
         if (memcmp(cur, next, n * sizeof(*cur)) == 0) {
                 c->has_pending = false;
+                c->acted = true;
                 return;
         }
-        if (plan_millicores(next, n) < plan_millicores(cur, n)) {
+        if (c->acted && plan_millicores(next, n) < plan_millicores(cur, n)) {
                 if (!c->has_pending) {
                         c->has_pending = true;
                         c->pending_since_us = now;
@@ -297,8 +328,62 @@ static void act(Manager *m, Pipeline *p, const opt_plan_pipeline *pp, uint64_t n
                         return;
         }
         c->has_pending = false;
+        c->acted = true;
         for (size_t i = 0; i < n; i++)
                 stage_set_plan(&p->stages[i], &next[i]);
+}
+
+/* The same problem with every stage held to the variant it runs now (variant hysteresis).
+ * Returns opt_solve's result; on success the plan's variant indices are the real ones. */
+static int solve_sticky(Problem *x, const opt_solve_options *o, opt_plan *ret)
+{
+        size_t is = 0, ns = 0;
+        int r;
+
+        for (size_t k = 0; k < x->pr.n_pipelines; k++)
+                ns += x->pls[k].n_stages;
+        const opt_variant *saved[ns];
+        size_t saved_n[ns];
+        uint32_t saved_fixed[ns];
+        for (size_t k = 0; k < x->pr.n_pipelines; k++)
+                for (size_t i = 0; i < x->pls[k].n_stages; i++, is++) {
+                        opt_stage *os = &x->stages[is];
+                        size_t cur = x->owners[k]->stages[i].plan.variant;
+                        saved[is] = os->variants;
+                        saved_n[is] = os->n_variants;
+                        saved_fixed[is] = os->fixed_variant;
+                        os->variants = &os->variants[cur];
+                        os->n_variants = 1;
+                        os->fixed_variant = 0;
+                }
+        r = opt_solve(&x->pr, OPT_SOLVER_GLPK, o, ret);
+        is = 0;
+        for (size_t k = 0; k < x->pr.n_pipelines; k++)
+                for (size_t i = 0; i < x->pls[k].n_stages; i++, is++) {
+                        x->stages[is].variants = saved[is];
+                        x->stages[is].n_variants = saved_n[is];
+                        x->stages[is].fixed_variant = saved_fixed[is];
+                        if (r >= 0)
+                                ret->pipelines[k].stages[i].variant =
+                                    (uint32_t)x->owners[k]->stages[i].plan.variant;
+                }
+        return r;
+}
+
+/* Keeps the variants in force when switching gains too little. */
+static void keep_variants(Problem *x, const opt_solve_options *o, opt_plan *plan)
+{
+        opt_plan sticky;
+        double slack = VARIANT_KEEP_SHARE * fabs(plan->objective) + VARIANT_KEEP_POINTS;
+
+        if (solve_sticky(x, o, &sticky) < 0)
+                return;
+        if (sticky.feasible && sticky.objective >= plan->objective - slack) {
+                opt_plan_done(plan);
+                *plan = sticky;
+                return;
+        }
+        opt_plan_done(&sticky);
 }
 
 static void record(Pipeline *p, const opt_plan *plan, size_t k, uint64_t now)
@@ -329,6 +414,99 @@ static void record(Pipeline *p, const opt_plan *plan, size_t k, uint64_t now)
         snprintf(c->reason, sizeof(c->reason), "%s", reason);
 }
 
+/* The fastest variant of a stage: least latency for one item on the most cores allowed. */
+static size_t fastest_variant(const opt_stage *os)
+{
+        size_t best = 0;
+
+        for (size_t v = 1; v < os->n_variants; v++)
+                if (opt_latency_eval_ms(&os->variants[v].model, 1, os->max_millicores) <
+                    opt_latency_eval_ms(&os->variants[best].model, 1, os->max_millicores))
+                        best = v;
+        return best;
+}
+
+/* Holds every "full" stage to its fastest variant (hold) or undoes it: the deliberate degraded
+ * plan uses the cheapest variants. */
+static void hold_fastest(Problem *x, bool hold)
+{
+        size_t is = 0;
+
+        for (size_t k = 0; k < x->pr.n_pipelines; k++)
+                for (size_t i = 0; i < x->pls[k].n_stages; i++, is++) {
+                        opt_stage *os = &x->stages[is];
+                        if (x->pls[k].policy != OPT_POLICY_FULL)
+                                continue;
+                        if (hold) {
+                                x->fastest[is] = fastest_variant(os);
+                                x->full[is] = os->variants;
+                                os->variants = &os->variants[x->fastest[is]];
+                                os->n_variants = 1;
+                        } else {
+                                os->variants = x->full[is];
+                                os->n_variants = x->owners[k]->cfg->stages[i].n_variants;
+                        }
+                }
+}
+
+/* Maps a plan solved under hold_fastest back to real variant indices. */
+static void map_fastest(const Problem *x, opt_plan *plan)
+{
+        size_t is = 0;
+
+        for (size_t k = 0; k < x->pr.n_pipelines; k++)
+                for (size_t i = 0; i < x->pls[k].n_stages; i++, is++)
+                        if (x->pls[k].policy == OPT_POLICY_FULL)
+                                plan->pipelines[k].stages[i].variant = (uint32_t)x->fastest[is];
+}
+
+/* Re-solves an infeasible problem with less load, then with looser budgets, until a plan fits:
+ * the deliberate degraded plan. Returns 0 with *plan replaced by a feasible one (the old one
+ * freed) and *share = the load fraction planned for; <0 with *plan untouched. */
+static int degrade(Problem *x, const opt_solve_options *o, opt_plan *plan, double *share)
+{
+        size_t n = x->pr.n_pipelines, nl = ELEMENTSOF(DEGRADE_LOAD);
+        double lambda[n], budget[n], alpha[n];
+        int r = -ERANGE;
+
+        for (size_t k = 0; k < n; k++) {
+                lambda[k] = x->pls[k].lambda_rps;
+                budget[k] = x->pls[k].slo_budget_ms;
+                alpha[k] = x->pls[k].alpha;
+                x->pls[k].alpha = 0; /* serve as much as possible; accuracy second */
+        }
+        hold_fastest(x, true);
+        for (size_t i = 0; i < nl + ELEMENTSOF(DEGRADE_BUDGET) && r == -ERANGE; i++) {
+                double f = DEGRADE_LOAD[MIN(i, nl - 1)];
+                double g = i < nl ? 1.0 : DEGRADE_BUDGET[i - nl];
+                opt_plan tmp;
+                for (size_t k = 0; k < n; k++) {
+                        x->pls[k].lambda_rps = lambda[k] * f;
+                        x->pls[k].slo_budget_ms = budget[k] * g;
+                }
+                r = opt_solve(&x->pr, OPT_SOLVER_GLPK, o, &tmp);
+                if (r < 0)
+                        break;
+                if (!tmp.feasible) {
+                        opt_plan_done(&tmp);
+                        r = -ERANGE;
+                        continue;
+                }
+                opt_plan_done(plan);
+                *plan = tmp;
+                *share = f;
+        }
+        for (size_t k = 0; k < n; k++) {
+                x->pls[k].lambda_rps = lambda[k];
+                x->pls[k].slo_budget_ms = budget[k];
+                x->pls[k].alpha = alpha[k];
+        }
+        hold_fastest(x, false);
+        if (r >= 0)
+                map_fastest(x, plan);
+        return r;
+}
+
 int control_tick(Manager *m, uint64_t now)
 {
         ControlLoop *cl = m->control;
@@ -337,6 +515,8 @@ int control_tick(Manager *m, uint64_t now)
         opt_solve_options o = {.time_limit_ms = SOLVE_TIME_LIMIT};
         opt_plan plan;
         Problem x;
+        double share = 1.0;
+        bool recorded = false;
         int r;
 
         cl->last_tick_us = now;
@@ -356,19 +536,37 @@ int control_tick(Manager *m, uint64_t now)
         t1 = now_us();
         if (r >= 0)
                 r = opt_solve(&x.pr, OPT_SOLVER_GLPK, &o, &plan);
+        if (r >= 0 && plan.feasible)
+                keep_variants(&x, &o, &plan);
+        if (r >= 0 && !plan.feasible) {
+                /* Never apply the optimizer's best-effort stages as they are: they ignore the
+                 * node's capacity. Record why, then plan for as much of the load as fits. */
+                for (size_t k = 0; k < x.pr.n_pipelines; k++)
+                        record(x.owners[k], &plan, k, now);
+                recorded = true;
+                r = degrade(&x, &o, &plan, &share);
+                if (r < 0)
+                        opt_plan_done(&plan);
+        }
         t2 = now_us();
         m->m.solves += r != -ENOENT;
         if (r < 0) {
                 if (r != -ENOENT) {
                         m->m.solve_failures++;
-                        log_warning_errno(r,
-                                          "Control: solve failed (%m); keeping the plan in force");
+                        if (r == -ERANGE)
+                                log_warning("Control: no plan fits even at 5%% of the load and "
+                                            "4x the budget; keeping the plan in force");
+                        else
+                                log_warning_errno(r, "Control: solve failed (%m); keeping the "
+                                                     "plan in force");
                 }
                 problem_done(&x);
                 return r == -ENOENT ? 0 : r;
         }
         for (size_t k = 0; k < x.pr.n_pipelines; k++) {
-                record(x.owners[k], &plan, k, now);
+                x.owners[k]->control->served_share = share;
+                if (!recorded)
+                        record(x.owners[k], &plan, k, now);
                 if (x.pls[k].policy != OPT_POLICY_STATIC)
                         act(m, x.owners[k], &plan.pipelines[k], now);
         }
@@ -388,10 +586,13 @@ static bool rate_jumped(Manager *m, uint64_t now)
         ControlLoop *cl = m->control;
         double age;
 
-        if (now - cl->last_jump_check_us < JUMP_CHECK_US ||
-            now - cl->last_tick_us < JUMP_MIN_AGE_US)
+        if (now - cl->last_jump_check_us < JUMP_CHECK_US)
                 return false;
+        /* Advance the check time even when the tick is too recent: the loop sleeps until
+         * last_jump_check_us + JUMP_CHECK_US, which must lie in the future. */
         cl->last_jump_check_us = now;
+        if (now - cl->last_tick_us < JUMP_MIN_AGE_US)
+                return false;
         age = (double)(now - cl->last_tick_us) / 1e6;
         for (Pipeline *p = m->pipelines; p; p = p->next)
                 if ((double)p->m.arrivals_current_second / age >
@@ -442,10 +643,11 @@ json_t *control_pipeline_json(const Pipeline *p)
 {
         const ControlState *c = p->control;
 
-        return json_pack("{s:o, s:o, s:o, s:b, s:b, s:s, s:o, s:o, s:o, s:b}", "observed_rps",
+        return json_pack("{s:o, s:o, s:o, s:b, s:b, s:s, s:o, s:o, s:o, s:b, s:o}", "observed_rps",
                          json_finite(c->observed_rps), "planned_rps", json_finite(c->planned_rps),
                          "budget_ms", json_finite(c->budget_ms), "solved", c->solved, "feasible",
                          c->feasible, "reason", c->reason, "objective", json_finite(c->objective),
                          "cores", json_finite(c->cores), "predicted_latency_ms",
-                         json_finite(c->predicted_ms), "downscale_pending", c->has_pending);
+                         json_finite(c->predicted_ms), "downscale_pending", c->has_pending,
+                         "served_share", json_finite(c->served_share));
 }

@@ -287,6 +287,22 @@ static int manager_load_dir(Manager *m)
         return errors ? -EINVAL : 0;
 }
 
+/* One line for systemd's STATUS=: pipelines, cores and requests. */
+void manager_notify_status(Manager *m)
+{
+        char line[160];
+        uint32_t n = 0;
+
+        for (Pipeline *p = m->pipelines; p; p = p->next)
+                n++;
+        snprintf(
+            line, sizeof(line),
+            "STATUS=serving %u pipeline%s, %u/%u millicores allocated, %u requests in flight%s", n,
+            n == 1 ? "" : "s", manager_allocated_millicores(m), m->capacity_millicores,
+            m->n_requests, m->contended ? ", node contended" : "");
+        notify_send(line);
+}
+
 int manager_reload(Manager *m)
 {
         NodeConfig c;
@@ -317,7 +333,8 @@ int manager_reload(Manager *m)
                 log_set_max_level(c.log_level);
         }
         r = manager_load_dir(m);
-        notify_send("RELOADING=0\nREADY=1");
+        notify_send("READY=1");
+        manager_notify_status(m);
         return r;
 }
 
@@ -474,6 +491,16 @@ static void answer_all(Manager *m, const char *why)
         }
 }
 
+/* Whether every request has its answer (those still uploading a body are refused when their
+ * body is complete, or dropped with their connection at exit). */
+static bool all_answered(const Manager *m)
+{
+        for (const Request *req = m->requests; req; req = req->next_all)
+                if (req->state != REQ_ANSWERED && req->state != REQ_NEW)
+                        return false;
+        return true;
+}
+
 /* Shutdown progress; returns true when the loop may end. */
 static bool stop_step(Manager *m, uint64_t now)
 {
@@ -493,7 +520,8 @@ static bool stop_step(Manager *m, uint64_t now)
                 unlink_pipeline(m, m->pipelines);
         if (m->stop_deadline_us > now + STOP_WORKERS_US)
                 m->stop_deadline_us = now + STOP_WORKERS_US;
-        return m->retired == NULL && m->n_requests == 0;
+        /* Answers still being written are flushed by libmicrohttpd before it stops. */
+        return m->retired == NULL && all_answered(m);
 }
 
 static uint64_t min_nonzero(uint64_t a, uint64_t b)
@@ -530,7 +558,8 @@ int manager_run(Manager *m)
 {
         uint64_t watchdog = notify_watchdog_usec() / 2, next_ping = 0, http_due;
 
-        notify_send("READY=1\nSTATUS=serving");
+        notify_send("READY=1");
+        manager_notify_status(m);
         for (;;) {
                 uint64_t now = now_us(), until;
 
@@ -541,6 +570,7 @@ int manager_run(Manager *m)
                 manager_run_due(m, now);
                 if (watchdog && now >= next_ping) {
                         notify_send("WATCHDOG=1");
+                        manager_notify_status(m);
                         next_ping = now + watchdog;
                 }
                 /* libmicrohttpd runs on its epoll fd's events, after a resume, and whenever its
@@ -575,6 +605,15 @@ Manager *manager_free(Manager *m)
 {
         if (!m)
                 return NULL;
+        /* Requests first, while their pipelines exist: answer what is left (this resumes the
+         * suspended connections, which libmicrohttpd requires before it stops), let the daemons
+         * complete every connection (dropping their references), then drop what remains. */
+        answer_all(m, "the agent stopped before this request could be served");
+        http_free(m);
+        while (m->requests) { /* only after a forced stop: drop every reference */
+                m->requests->refs = 1;
+                request_unref(m->requests);
+        }
         while (m->pipelines) {
                 Pipeline *p = m->pipelines;
                 m->pipelines = p->next;
@@ -584,11 +623,6 @@ Manager *manager_free(Manager *m)
                 Pipeline *p = m->retired;
                 m->retired = p->next;
                 pipeline_free(p);
-        }
-        http_free(m);
-        while (m->requests) { /* only after a forced stop: drop every reference */
-                m->requests->refs = 1;
-                request_unref(m->requests);
         }
         if (m->cg) {
                 int r = cg_ctx_remove_root(m->cg);

@@ -177,6 +177,7 @@ int manager_start(Manager *m);
 int manager_run(Manager *m);
 Manager *manager_free(Manager *m);
 int manager_reload(Manager *m);
+void manager_notify_status(Manager *m);
 Pipeline *manager_find_pipeline(Manager *m, const char *name);
 /* Validates nothing: takes ownership of cfg; starts its workers. Replaces (retires) a pipeline
  * of the same name. Returns 0 or -errno (cfg freed on failure). */

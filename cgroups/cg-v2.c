@@ -91,7 +91,10 @@ static int make_dirs(cg_ctx *ctx, const char *rel, struct cgroup **ret_lcg)
 
         if (asprintf(&leaf, "%s/%s", base, sub) < 0)
                 return -ENOMEM;
-        if (ctx->use_libcgroup) {
+        /* libcgroup 2.0.2's cgroup_create_cgroup() opens the parent's cgroup.subtree_control
+         * read-write all the way up; an agent that systemd delegated a subtree to (often not
+         * root) may only write inside that subtree, so there it creates directories itself. */
+        if (ctx->use_libcgroup && !ctx->root_is_self && geteuid() == 0) {
                 r = cg__lcg_create(ctx, rel, ret_lcg);
                 if (r < 0)
                         r = cg__fail(ctx, r, "libcgroup: create %s", leaf);
