@@ -154,7 +154,10 @@ ready_us=${P[ActiveEnterTimestampMonotonic]}
 main_pid=${P[MainPID]}
 [ "$start_us" -gt 0 ] && [ "$ready_us" -ge "$start_us" ] || fail "no start/ready timestamps"
 ok "READY $(secs $((ready_us - start_us))) s after exec (guest uptime at READY $(secs "$ready_us") s), status \"${P[StatusText]}\""
-[ "${P[StatusText]}" = serving ] || fail "STATUS= is \"${P[StatusText]}\", expected \"serving\""
+case "${P[StatusText]}" in
+serving\ *pipeline*millicores\ allocated*) ;;
+*) fail "STATUS= is \"${P[StatusText]}\", expected \"serving N pipelines, A/T millicores allocated, ...\"" ;;
+esac
 [ "${P[Type]}" = notify ] && [ "${P[NotifyAccess]}" = main ] || fail "not Type=notify/NotifyAccess=main"
 [ "$(ps -o user= -p "$main_pid" | tr -d ' ')" = sponged ] || fail "main pid $main_pid does not run as sponged"
 [ "$(cat /proc/"$main_pid"/cgroup)" = "0::/system.slice/$unit/agent" ] ||
