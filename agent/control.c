@@ -29,11 +29,13 @@
 #define FORECAST_K_SIGMA   0.5
 /* A backlog is planned to drain over this many seconds. */
 #define BACKLOG_DRAIN_S 5.0
-/* Infeasible problem: the load fractions, then the budget factors, tried for a degraded plan
- * that fits the node and serves as much as possible within the SLO (the rest is dropped early
- * by the batcher, or served late with "late": "serve"). */
-static const double DEGRADE_LOAD[] = {0.8, 0.6, 0.45, 0.3, 0.2, 0.1, 0.05};
-static const double DEGRADE_BUDGET[] = {1.5, 2.0, 4.0};
+/* Infeasible problem: the degraded plan serves the largest share of the load that fits (down to
+ * DEGRADE_MIN_SHARE, found in DEGRADE_STEPS bisections); the rest is dropped early by the
+ * batcher (or served late with "late": "serve"). If even that share misses its budgets, the
+ * budgets are loosened by these factors in turn (the first is 1: as given). */
+#define DEGRADE_MIN_SHARE 0.05
+#define DEGRADE_STEPS     7
+static const double DEGRADE_BUDGET[] = {1.0, 1.5, 2.0, 4.0};
 
 typedef struct ControlState {
         opt_forecast forecast;
@@ -463,10 +465,44 @@ static void map_fastest(const Problem *x, opt_plan *plan)
 /* Re-solves an infeasible problem with less load, then with looser budgets, until a plan fits:
  * the deliberate degraded plan. Returns 0 with *plan replaced by a feasible one (the old one
  * freed) and *share = the load fraction planned for; <0 with *plan untouched. */
+/* Solves x with every pipeline's load times f and budget times g. Returns 0 with a feasible plan
+ * in *ret, -ERANGE if infeasible, or opt_solve's error. */
+static int solve_scaled(Problem *x, const opt_solve_options *o, const double *lambda,
+                        const double *budget, double f, double g, opt_plan *ret)
+{
+        int r;
+
+        for (size_t k = 0; k < x->pr.n_pipelines; k++) {
+                x->pls[k].lambda_rps = lambda[k] * f;
+                x->pls[k].slo_budget_ms = budget[k] * g;
+        }
+        r = opt_solve(&x->pr, OPT_SOLVER_GLPK, o, ret);
+        if (r >= 0 && !ret->feasible) {
+                opt_plan_done(ret);
+                r = -ERANGE;
+        }
+        return r;
+}
+
+/* Keeps tmp in *plan if it is feasible (freeing the previous one). */
+static bool take_plan(int r, opt_plan *tmp, opt_plan *plan)
+{
+        if (r < 0)
+                return false;
+        opt_plan_done(plan);
+        *plan = *tmp;
+        return true;
+}
+
+/* The deliberate degraded plan of an infeasible problem: the fastest variants, and the largest
+ * share of the load (bisected to DEGRADE_STEPS) that fits the node within the budgets; if not
+ * even DEGRADE_MIN_SHARE of it fits, looser budgets. Returns 0 with *plan replaced by a feasible
+ * one (the old one freed) and *share set; <0 with *plan untouched. */
 static int degrade(Problem *x, const opt_solve_options *o, opt_plan *plan, double *share)
 {
-        size_t n = x->pr.n_pipelines, nl = ELEMENTSOF(DEGRADE_LOAD);
-        double lambda[n], budget[n], alpha[n];
+        size_t n = x->pr.n_pipelines;
+        double lambda[n], budget[n], alpha[n], lo = DEGRADE_MIN_SHARE, hi = 1.0;
+        opt_plan tmp;
         int r = -ERANGE;
 
         for (size_t k = 0; k < n; k++) {
@@ -476,25 +512,21 @@ static int degrade(Problem *x, const opt_solve_options *o, opt_plan *plan, doubl
                 x->pls[k].alpha = 0; /* serve as much as possible; accuracy second */
         }
         hold_fastest(x, true);
-        for (size_t i = 0; i < nl + ELEMENTSOF(DEGRADE_BUDGET) && r == -ERANGE; i++) {
-                double f = DEGRADE_LOAD[MIN(i, nl - 1)];
-                double g = i < nl ? 1.0 : DEGRADE_BUDGET[i - nl];
-                opt_plan tmp;
-                for (size_t k = 0; k < n; k++) {
-                        x->pls[k].lambda_rps = lambda[k] * f;
-                        x->pls[k].slo_budget_ms = budget[k] * g;
-                }
-                r = opt_solve(&x->pr, OPT_SOLVER_GLPK, o, &tmp);
-                if (r < 0)
-                        break;
-                if (!tmp.feasible) {
-                        opt_plan_done(&tmp);
-                        r = -ERANGE;
-                        continue;
-                }
-                opt_plan_done(plan);
-                *plan = tmp;
-                *share = f;
+        for (size_t i = 0; i < ELEMENTSOF(DEGRADE_BUDGET) && r == -ERANGE; i++) {
+                r = solve_scaled(x, o, lambda, budget, lo, DEGRADE_BUDGET[i], &tmp);
+                if (take_plan(r, &tmp, plan))
+                        *share = lo;
+                if (r >= 0 && i == 0) /* the budgets hold: look for the largest share */
+                        for (int step = 0; step < DEGRADE_STEPS; step++) {
+                                double f = (lo + hi) / 2;
+                                int k = solve_scaled(x, o, lambda, budget, f, 1.0, &tmp);
+                                if (k != -ERANGE && k < 0)
+                                        break;
+                                if (take_plan(k, &tmp, plan))
+                                        *share = lo = f;
+                                else
+                                        hi = f;
+                        }
         }
         for (size_t k = 0; k < n; k++) {
                 x->pls[k].lambda_rps = lambda[k];
