@@ -17,6 +17,7 @@
 #define JUMP_MIN_AGE_US  (200 * USEC_PER_MSEC)
 #define JUMP_FACTOR      1.5 /* a rate this much above the plan's forces a tick */
 #define RLS_MIN_UPDATES  16
+#define REFIT_MARGIN_MAX 0.5
 /* Variant hysteresis: the variants in force are kept unless switching improves the objective by
  * more than this share of it plus this many points (a switch starts and drains workers). */
 #define VARIANT_KEEP_SHARE  0.03
@@ -174,6 +175,10 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
                         if (s->rls[v].n_updates < RLS_MIN_UPDATES)
                                 continue;
                         opt_rls_model(&s->rls[v], &m);
+                        /* The refit's own margin is the p99 of recent errors, which CFS period
+                         * stalls and noisy neighbours dominate; planning with it (x2.8 was seen)
+                         * makes every plan infeasible. Keep the profile's, raised at most to: */
+                        m.margin = fmax(s->profile_margin[v], fmin(m.margin, REFIT_MARGIN_MAX));
                         if (opt_model_check(&m, s->cfg->max_batch, s->cfg->millicores_min,
                                             s->cfg->millicores_max, NULL, 0) == 0)
                                 s->models[v].fit = m;

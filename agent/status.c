@@ -40,6 +40,20 @@ static json_t *contention_json(const Stage *s)
                          "contended", s->contended);
 }
 
+/* The latency model the stage's estimates use now (profile, or its online refit). */
+static json_t *model_json(const Stage *s)
+{
+        const opt_model *m = &s->models[s->plan.variant].fit;
+        const opt_rls *r = &s->rls[s->plan.variant];
+
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "gamma", json_finite(m->gamma),
+                         "delta", json_finite(m->delta), "epsilon", json_finite(m->epsilon), "eta",
+                         json_finite(m->eta), "margin", json_finite(m->margin), "observations",
+                         (json_int_t)r->n_updates, "predicted_ms_at_plan",
+                         json_finite(opt_latency_eval_ms(&s->models[s->plan.variant], s->plan.batch,
+                                                         s->plan.millicores)));
+}
+
 static json_t *stage_json(const Stage *s)
 {
         json_t *reps = json_array();
@@ -48,7 +62,7 @@ static json_t *stage_json(const Stage *s)
         for (const Replica *r = s->replicas; r; r = r->next)
                 json_array_append_new(reps, replica_json(r));
         return json_pack(
-            "{s:s, s:{s:s, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o}",
+            "{s:s, s:{s:s, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o}",
             "name", s->cfg->name, "plan", "variant", s->cfg->variants[s->plan.variant].name,
             "batch", (json_int_t)s->plan.batch, "millicores", (json_int_t)s->plan.millicores,
             "replicas", (json_int_t)s->plan.replicas, "queue_length",
@@ -57,7 +71,7 @@ static json_t *stage_json(const Stage *s)
             "queue_full", (json_int_t)q->dropped_full, "late", (json_int_t)q->late,
             "processing_p50_ms", ms(recent_quantile_us(&s->m.recent_processing, 0.5)),
             "processing_p99_ms", ms(recent_quantile_us(&s->m.recent_processing, 0.99)),
-            "contention", contention_json(s), "replica_list", reps);
+            "contention", contention_json(s), "replica_list", reps, "model", model_json(s));
 }
 
 static json_t *outcomes_json(const PipelineMetrics *pm)

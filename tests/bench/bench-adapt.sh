@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 
-low=3 high=40 before=8 after=12
+low=3 high=90 before=8 after=12
 python3 - "$port" "$((before + after))" >"$work/poll.csv" <<'EOF' &
 import json, sys, time, urllib.request
 port, secs = sys.argv[1], float(sys.argv[2])
@@ -88,9 +88,9 @@ out = dict(loop)
 out["reaction_s"] = round(react, 3) if react is not None else None
 out["reaction_intervals"] = round(react / 1.0, 2) if react is not None else None
 out["millicores_before_step"] = cores_before
-out["step_rps"] = [3, 40]
+out["step_rps"] = [3, 90]
 out["load_attainment_pct"] = load.get("attainment_pct")
-print(f"reaction: {out['reaction_s']} s after the step from 3 to 40 req/s "
+print(f"reaction: {out['reaction_s']} s after the step from 3 to 90 req/s "
       f"(allocation before: {cores_before} millicores)")
 print(json.dumps(out))
 EOF
