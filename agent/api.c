@@ -138,8 +138,9 @@ static int header_ms(struct MHD_Connection *c, const char *name, double *ret, ch
 
         if (!v)
                 return -ENOENT;
-        if (strlen(v) > API_HEADER_VALUE_MAX || parse_double(v, &x) < 0 || x < 0 ||
-            x > (double)PL_SLO_MS_MAX) {
+        /* Decimal only: strtod would also take "0x10", "inf" and "1e3". */
+        if (strlen(v) > API_HEADER_VALUE_MAX || v[strspn(v, "0123456789.")] != '\0' ||
+            parse_double(v, &x) < 0 || x < 0 || x > (double)PL_SLO_MS_MAX) {
                 snprintf(err, errlen,
                          "%s: expected milliseconds, a number in [0, %u], got \"%.64s%s\"", name,
                          PL_SLO_MS_MAX, v, strlen(v) > 64 ? "..." : "");
