@@ -367,8 +367,7 @@ static int on_ready(Replica *r, const spp_frame *f)
                 return -EPROTO;
         r->state = REPLICA_READY;
         r->ready_us = now;
-        r->consecutive_failures = 0;
-        r->last_error[0] = '\0';
+        r->consecutive_failures = 0; /* last_error stays: the status shows why it last died */
         r->threads = f->ready.threads;
         log_info("Replica %s/%s/r%u: ready in %.1f ms (pid %d)", r->stage->pipeline->cfg->name,
                  r->stage->cfg->name, r->id, (double)(now - r->spawned_us) / 1000.0, (int)r->pid);
