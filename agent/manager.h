@@ -83,8 +83,9 @@ struct Replica {
         uint64_t spawned_us, ready_us, stop_at_us, restart_at_us;
         cg_stat stat_prev; /* cpu.stat at the last control interval (ebpf.c) */
         uint32_t restarts, consecutive_failures;
-        char last_error[160];
-        Replica *next; /* stage's list */
+        char last_error[160];   /* since the last READY: what went wrong (cleared when ready) */
+        char last_failure[160]; /* why it last died or failed to start (kept, for the status) */
+        Replica *next;          /* stage's list */
 };
 
 /* A latency histogram: log2-spaced µs buckets plus a ring of recent samples for quantiles. */

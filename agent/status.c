@@ -29,7 +29,7 @@ static json_t *replica_json(const Replica *r)
                          "variant", c->variants[r->variant].name, "millicores",
                          (json_int_t)r->millicores, "threads", (json_int_t)r->threads, "restarts",
                          (json_int_t)r->restarts, "cgroup", cg_group_path(r->cg), "last_error",
-                         r->last_error[0] ? r->last_error : NULL);
+                         r->last_failure[0] ? r->last_failure : NULL);
 }
 
 static json_t *contention_json(const Stage *s)

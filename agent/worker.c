@@ -136,6 +136,7 @@ static void schedule_restart(Replica *r, uint64_t now, const char *why)
         r->state = REPLICA_DEAD;
         r->restart_at_us = now + backoff;
         snprintf(r->last_error, sizeof(r->last_error), "%.150s", why);
+        snprintf(r->last_failure, sizeof(r->last_failure), "%.150s", why);
 }
 
 int replica_spawn(Replica *r)
@@ -367,7 +368,8 @@ static int on_ready(Replica *r, const spp_frame *f)
                 return -EPROTO;
         r->state = REPLICA_READY;
         r->ready_us = now;
-        r->consecutive_failures = 0; /* last_error stays: the status shows why it last died */
+        r->consecutive_failures = 0;
+        r->last_error[0] = '\0';
         r->threads = f->ready.threads;
         log_info("Replica %s/%s/r%u: ready in %.1f ms (pid %d)", r->stage->pipeline->cfg->name,
                  r->stage->cfg->name, r->id, (double)(now - r->spawned_us) / 1000.0, (int)r->pid);
