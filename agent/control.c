@@ -178,7 +178,7 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
                         /* The refit's own margin is the p99 of recent errors, which CFS period
                          * stalls and noisy neighbours dominate; planning with it (x2.8 was seen)
                          * makes every plan infeasible. Keep the profile's, raised at most to: */
-                        m.margin = fmax(s->profile_margin[v], fmin(m.margin, REFIT_MARGIN_MAX));
+                        m.margin = fmax(s->profile[v].fit.margin, fmin(m.margin, REFIT_MARGIN_MAX));
                         if (opt_model_check(&m, s->cfg->max_batch, s->cfg->millicores_min,
                                             s->cfg->millicores_max, NULL, 0) == 0)
                                 s->models[v].fit = m;
@@ -305,8 +305,9 @@ static uint64_t plan_millicores(const pl_plan_entry *e, size_t n)
         return sum;
 }
 
-/* Act on one pipeline: up at once, down after the stabilisation delay. */
-static void act(Manager *m, Pipeline *p, const opt_plan_pipeline *pp, uint64_t now)
+/* Act on one pipeline: up at once, down after the stabilisation delay unless `force` (holding
+ * the old allocation would overcommit the node while others grow). */
+static void act(Manager *m, Pipeline *p, const opt_plan_pipeline *pp, uint64_t now, bool force)
 {
         ControlState *c = p->control;
         size_t n = p->cfg->n_stages;
@@ -325,7 +326,7 @@ static void act(Manager *m, Pipeline *p, const opt_plan_pipeline *pp, uint64_t n
                 c->acted = true;
                 return;
         }
-        if (c->acted && plan_millicores(next, n) < plan_millicores(cur, n)) {
+        if (!force && c->acted && plan_millicores(next, n) < plan_millicores(cur, n)) {
                 if (!c->has_pending) {
                         c->has_pending = true;
                         c->pending_since_us = now;
@@ -544,6 +545,26 @@ static int degrade(Problem *x, const opt_solve_options *o, opt_plan *plan, doubl
         return r;
 }
 
+/* Whether delaying every downscale of the new plan (keeping those pipelines' current, larger
+ * allocation) while applying every upscale would allocate more than the node may use. The
+ * solver's plan fits; a mix of new and old ones need not. */
+static bool hold_would_overcommit(const Manager *m, const Problem *x, const opt_plan *plan)
+{
+        uint64_t sum = 0;
+
+        for (size_t k = 0; k < x->pr.n_pipelines; k++) {
+                const Pipeline *p = x->owners[k];
+                uint64_t cur = 0, next = 0;
+                for (size_t i = 0; i < p->cfg->n_stages; i++) {
+                        const opt_plan_stage *ps = &plan->pipelines[k].stages[i];
+                        cur += (uint64_t)p->stages[i].plan.millicores * p->stages[i].plan.replicas;
+                        next += (uint64_t)ps->millicores * ps->replicas;
+                }
+                sum += x->pls[k].policy == OPT_POLICY_STATIC ? cur : MAX(cur, next);
+        }
+        return sum > m->usable_millicores;
+}
+
 int control_tick(Manager *m, uint64_t now)
 {
         ControlLoop *cl = m->control;
@@ -553,7 +574,7 @@ int control_tick(Manager *m, uint64_t now)
         opt_plan plan;
         Problem x;
         double share = 1.0;
-        bool recorded = false;
+        bool recorded = false, force;
         int r;
 
         cl->last_tick_us = now;
@@ -600,12 +621,13 @@ int control_tick(Manager *m, uint64_t now)
                 problem_done(&x);
                 return r == -ENOENT ? 0 : r;
         }
+        force = hold_would_overcommit(m, &x, &plan);
         for (size_t k = 0; k < x.pr.n_pipelines; k++) {
                 x.owners[k]->control->served_share = share;
                 if (!recorded)
                         record(x.owners[k], &plan, k, now);
                 if (x.pls[k].policy != OPT_POLICY_STATIC)
-                        act(m, x.owners[k], &plan.pipelines[k], now);
+                        act(m, x.owners[k], &plan.pipelines[k], now, force);
         }
         opt_plan_done(&plan);
         problem_done(&x);

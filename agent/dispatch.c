@@ -361,7 +361,9 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
         s->m.items += n;
         histogram_observe(&s->m.processing, took);
         s->m.interval_observed_ms += (double)took / 1000.0;
-        s->m.interval_predicted_ms += opt_latency_eval_ms(&s->models[r->variant], n, r->millicores);
+        /* Against the profile, not the refit: the refit learns contention away. */
+        s->m.interval_predicted_ms +=
+            opt_latency_eval_ms(&s->profile[r->variant], n, r->millicores);
         recent_push(&s->m.recent_processing, took);
         opt_rls_update(&s->rls[r->variant], n, r->millicores, (double)took / 1000.0);
         r->batch_n = 0;

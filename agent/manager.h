@@ -94,12 +94,13 @@ struct Stage {
         size_t index;
         const pl_stage *cfg; /* borrowed from pipeline->cfg */
         sq_queue queue;
-        pl_plan_entry plan;     /* in force */
-        opt_latency *models;    /* owned, one per variant: what the estimates use */
-        opt_rls *rls;           /* owned, one per variant: online refit from observed batches */
-        double *profile_margin; /* owned, one per variant: the profile's margin (refit floor) */
-        Replica *replicas;      /* owned list */
-        uint64_t wake_at_us;    /* batcher asked to decide again then (0 = not waiting) */
+        pl_plan_entry plan;   /* in force */
+        opt_latency *models;  /* owned, one per variant: what the estimates use */
+        opt_rls *rls;         /* owned, one per variant: online refit from observed batches */
+        opt_latency *profile; /* owned, one per variant: the profile as configured, never
+                                 refitted (the reference for contention: ebpf.c) */
+        Replica *replicas;    /* owned list */
+        uint64_t wake_at_us;  /* batcher asked to decide again then (0 = not waiting) */
         StageMetrics m;
         /* contention, per control interval (ebpf.c) */
         uint32_t bpf_key;

@@ -18,8 +18,8 @@ static int stage_models_init(Stage *s, char *err, size_t errlen)
 
         s->models = calloc(c->n_variants, sizeof(opt_latency));
         s->rls = calloc(c->n_variants, sizeof(opt_rls));
-        s->profile_margin = calloc(c->n_variants, sizeof(double));
-        if (!s->models || !s->rls || !s->profile_margin)
+        s->profile = calloc(c->n_variants, sizeof(opt_latency));
+        if (!s->models || !s->rls || !s->profile)
                 return -ENOMEM;
         for (size_t v = 0; v < c->n_variants; v++) {
                 const pl_profile *pr = &c->variants[v].profile;
@@ -44,7 +44,7 @@ static int stage_models_init(Stage *s, char *err, size_t errlen)
                                 return r;
                 }
                 s->models[v] = (opt_latency){.kind = OPT_LATENCY_MODEL, .fit = m};
-                s->profile_margin[v] = m.margin;
+                s->profile[v] = s->models[v];
                 r = opt_rls_init(&s->rls[v], &m, RLS_FORGETTING, 0);
                 if (r < 0)
                         return r;
@@ -114,7 +114,7 @@ Pipeline *pipeline_free(Pipeline *p)
                 sq_queue_done(&s->queue);
                 free(s->models);
                 free(s->rls);
-                free(s->profile_margin);
+                free(s->profile);
         }
         control_pipeline_done(p);
         free(p->stages);
