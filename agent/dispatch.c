@@ -14,7 +14,7 @@
  * late on a busy machine (tens of ms were seen with both cores loaded) must not turn a request
  * that waited for batch-mates into a hopeless one. A share of the head's budget, at least: */
 #define WAKE_MARGIN_MIN_US (2 * USEC_PER_MSEC)
-#define WAKE_MARGIN_SHARE  0.05
+#define WAKE_MARGIN_SHARE  0.10
 
 Request *request_new(Manager *m, Pipeline *p)
 {
