@@ -16,15 +16,8 @@
 #define JUMP_CHECK_US    (100 * USEC_PER_MSEC)
 #define JUMP_MIN_AGE_US  (200 * USEC_PER_MSEC)
 #define JUMP_FACTOR      1.5 /* a rate this much above the plan's forces a tick */
-/* Online correction of the latency model: the profile's shape, scaled by the smoothed ratio of
- * observed to predicted batch time (never below 1: the profile is the optimistic bound), so
- * the plan follows a worker that runs slower than profiled. A free 4-parameter RLS refit was
- * tried first; on real data (CFS stalls, neighbours) its terms drifted to large values of
- * opposite sign that still passed the positivity check, and plans collapsed. The RLS state is
- * kept and shown in the status as a diagnostic. */
-#define SCALE_MIN    1.0
-#define SCALE_MAX    4.0
-#define SCALE_WEIGHT 0.3 /* weight of the newest interval in the moving average */
+#define RLS_MIN_UPDATES  16
+#define REFIT_MARGIN_MAX 0.5
 /* Variant hysteresis: the variants in force are kept unless switching improves the objective by
  * more than this share of it plus this many points (a switch starts and drains workers). */
 #define VARIANT_KEEP_SHARE  0.03
@@ -64,26 +57,6 @@ typedef struct ControlState {
 } ControlState;
 
 static double floor_ms(const Pipeline *p);
-
-/* Scales the variant in use by how much slower than profiled its batches ran this interval
- * (s->slowdown, from ebpf_observe_stage, measured against the profile). */
-static void follow_reality(Stage *s)
-{
-        size_t v = s->plan.variant;
-        const opt_model *prof = &s->profile[v].fit;
-        opt_model *m = &s->models[v].fit;
-        double scale = prof->eta + prof->delta + prof->gamma + prof->epsilon > 0
-                           ? (m->eta + m->delta + m->gamma + m->epsilon) /
-                                 (prof->eta + prof->delta + prof->gamma + prof->epsilon)
-                           : 1.0;
-
-        if (s->slowdown <= 0)
-                return; /* no batch this interval */
-        scale = (1 - SCALE_WEIGHT) * scale + SCALE_WEIGHT * s->slowdown;
-        scale = fmin(SCALE_MAX, fmax(SCALE_MIN, scale));
-        *m = (opt_model){prof->gamma * scale, prof->delta * scale, prof->epsilon * scale,
-                         prof->eta * scale, prof->margin};
-}
 
 typedef struct ControlLoop {
         uint64_t next_tick_us, last_tick_us, last_jump_check_us;
@@ -197,7 +170,19 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
                 Stage *s = &p->stages[i];
                 queued += sq_size(&s->queue);
                 ebpf_observe_stage(s);
-                follow_reality(s);
+                for (size_t v = 0; v < s->cfg->n_variants; v++) {
+                        opt_model m;
+                        if (s->rls[v].n_updates < RLS_MIN_UPDATES)
+                                continue;
+                        opt_rls_model(&s->rls[v], &m);
+                        /* The refit's own margin is the p99 of recent errors, which CFS period
+                         * stalls and noisy neighbours dominate; planning with it (x2.8 was seen)
+                         * makes every plan infeasible. Keep the profile's, raised at most to: */
+                        m.margin = fmax(s->profile[v].fit.margin, fmin(m.margin, REFIT_MARGIN_MAX));
+                        if (opt_model_check(&m, s->cfg->max_batch, s->cfg->millicores_min,
+                                            s->cfg->millicores_max, NULL, 0) == 0)
+                                s->models[v].fit = m;
+                }
         }
         c->floor_ms = floor_ms(p);
         c->budget_ms = planning_budget_ms(p, now);
