@@ -609,6 +609,9 @@ Manager *manager_free(Manager *m)
          * suspended connections, which libmicrohttpd requires before it stops), let the daemons
          * complete every connection (dropping their references), then drop what remains. */
         answer_all(m, "the agent stopped before this request could be served");
+        /* Resumed connections leave libmicrohttpd's suspended list only inside MHD_run;
+         * MHD_stop_daemon aborts the process on one still suspended. */
+        http_run(m);
         http_free(m);
         while (m->requests) { /* only after a forced stop: drop every reference */
                 m->requests->refs = 1;
