@@ -12,7 +12,7 @@
 #     only while a replica is starting or draining (a variant switch or a replica change
 #     overlaps old and new briefly) is reported separately, not failed;
 #   - both keep their SLOs: >= 99% of each pipeline's requests sent outside the 2 intervals
-#     (measured and printed; enforced only with CONTROL_TWO_STRICT=1 — known issue #9)
+#     (measured and printed; enforced only with CONTROL_STRICT=1 — known issue #9)
 #     after each of its steps are within 500 ms. A feasible split exists at the offered rates:
 #     the exhaustive solver (control-oracle, OPT_SOLVER_EXHAUSTIVE on the profiles) is asked
 #     first and must find a plan for both within 1500 millicores.
@@ -135,11 +135,11 @@ for P in ("a", "b"):
             P, att, [(round(r["t"] + off, 2), r["lat"]) for r in kept if not r["within"]][:10])
         # Known issue (#9, open): with two pipelines sharing two loaded cores the plans keep to
         # the node's capacity (asserted above) but not always to both SLOs. Reported here,
-        # enforced with CONTROL_TWO_STRICT=1.
-        if os.environ.get("CONTROL_TWO_STRICT") == "1":
+        # enforced with CONTROL_STRICT=1.
+        if os.environ.get("CONTROL_STRICT") == "1":
             bad(msg)
         else:
-            print("KNOWN ISSUE (#9, not enforced; CONTROL_TWO_STRICT=1 enforces): " + msg)
+            print("KNOWN ISSUE (#9, not enforced; CONTROL_STRICT=1 enforces): " + msg)
 sys.exit(0 if ok else 1)
 EOF
         fail "the two pipelines did not share the node correctly (figures above)"
