@@ -4,7 +4,9 @@
 # budget to spare under TCG). Run as root: integration tests use the kernel's cgroups.
 # A failed test is run once more (--repeat until-pass:2): the control-loop and throughput
 # tests measure real CPU time on a 2-core machine, where a neighbour can cost one run its SLO;
-# a real regression fails both times.
+# a real regression fails both times. The control-loop tests (agent.control-*) judge plans by
+# the workers' real speed, which the sanitizers change 10-50x; they run in the first pass only
+# (the agent's code paths run under ASan in the other agent.* tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
@@ -14,4 +16,4 @@ cmake --build --preset ci
 ctest --preset ci --repeat until-pass:2
 cmake --preset asan
 cmake --build --preset asan
-ctest --preset asan --label-exclude vm --repeat until-pass:2
+ctest --preset asan --label-exclude vm --exclude-regex '^agent\.control-' --repeat until-pass:2
