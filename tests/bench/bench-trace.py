@@ -195,8 +195,23 @@ class Cgroups:
         return ok
 
 
+def log_tail(path, lines=40):
+    """The end of a failed run's sponged log, on stderr: CI keeps no files."""
+    try:
+        with open(path, errors="replace") as f:
+            tail = f.readlines()[-lines:]
+    except OSError as e:
+        log(f"no log: {e}")
+        return
+    log(f"last {len(tail)} lines of {path}:")
+    sys.stderr.write("".join("  | " + t for t in tail))
+    sys.stderr.flush()
+
+
 def port_free(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # as sponged (libmicrohttpd) binds: connections of the last run in TIME_WAIT do not count
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", port))
         return True
@@ -335,6 +350,9 @@ class Run:
     def pipeline_json(self):
         p = json.loads(json.dumps(self.ctx.pipeline))
         p.pop("plan", None)
+        # --slo-ms (and the sanitized smoke run's 15 s) must reach the agent too: it caps each
+        # request's budget header at the pipeline's SLO.
+        p["slo_ms"] = self.ctx.slo_ms
         if self.policy in ("static", "reactive"):
             p["policy"] = "static"
             p["plan"] = self.plans["static"]
@@ -1011,8 +1029,12 @@ def main():
                     ok = False
                     seg["results"][p] = {"failed": str(e)}
                     log(f"{seg['name']}/{p}: FAILED: {e}")
-                    if getattr(run, "agent", None) and run.agent.poll() is None:
-                        run.stop_agent()
+                    if getattr(run, "agent", None):
+                        if run.agent.poll() is None:
+                            run.stop_agent()
+                        else:
+                            log(f"{seg['name']}/{p}: sponged had exited with {run.agent.returncode}")
+                        log_tail(os.path.join(run.dir, "sponged.log"))
                 r = seg["results"][p]
                 if "failed" not in r:
                     log(f"{seg['name']}/{p}: attainment {r['attainment_pct']}%, p99 {r['p99_ms']} ms, "
