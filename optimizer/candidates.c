@@ -324,11 +324,45 @@ static int prune_dominated(opt__stage_cands *sc)
         return kept < 0 ? (int)kept : 0;
 }
 
+/* Appends c, growing the array as needed. */
+static int push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c)
+{
+        if (sc->n == *cap) {
+                opt__cand *g = realloc(sc->c, sizeof(*g) * *cap * 2);
+                if (!g)
+                        return -ENOMEM;
+                sc->c = g;
+                *cap *= 2;
+        }
+        sc->c[sc->n++] = *c;
+        return 0;
+}
+
+/* The least replicas carrying λ at (v, b, mc), then more while the replicas stay busier than
+ * EXTRA_REPLICAS_RHO: each one shortens the wait behind other batches (opt_queue_delay_ms). */
+#define EXTRA_REPLICAS_RHO 0.5
+static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *sp, uint32_t v,
+                      uint32_t b, uint32_t mc, opt__stage_cands *sc, size_t *cap)
+{
+        opt__cand c;
+        uint32_t n = least_replicas(pl, st, sp, v, b, mc, &c);
+        int r;
+
+        if (n == 0)
+                return 0;
+        r = push_cand(sc, cap, &c);
+        while (r == 0 && ++n <= sp->r_hi &&
+               pl->lambda_rps / c.throughput_rps > EXTRA_REPLICAS_RHO &&
+               eval_config(pl, st, v, b, mc, n, &c))
+                r = push_cand(sc, cap, &c);
+        return r;
+}
+
 static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_cands *sc)
 {
         space sp;
         uint64_t max;
-        size_t n = 0;
+        size_t cap;
 
         stage_space(pl, st, &sp);
         max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp);
@@ -341,16 +375,18 @@ static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_c
                 sc->n = sc->n_generated = 1;
                 return 0;
         }
+        cap = max ? max : 1;
+        sc->n = 0;
         for (uint32_t v = sp.v_lo; v <= sp.v_hi; v++)
                 for (size_t bi = 0; bi < sp.n_batches; bi++)
                         for (uint64_t mc = sp.mc_lo; mc <= sp.mc_hi;
                              mc += sp.mc_step ? sp.mc_step : (uint64_t)UINT32_MAX + 1) {
-                                opt__cand c;
-                                if (least_replicas(pl, st, &sp, v, sp.batches[bi], (uint32_t)mc,
-                                                   &c))
-                                        sc->c[n++] = c;
+                                int r = add_config(pl, st, &sp, v, sp.batches[bi], (uint32_t)mc, sc,
+                                                   &cap);
+                                if (r < 0)
+                                        return r;
                         }
-        sc->n = sc->n_generated = n;
+        sc->n_generated = sc->n;
         return 0;
 }
 

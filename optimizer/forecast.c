@@ -14,6 +14,7 @@ void opt_forecast_params_default(opt_forecast_params *ret)
         ret->recent_s = 20;
         ret->k_sigma = 1.0;
         ret->margin = 0.0;
+        ret->robust = false;
 }
 
 static int params_ok(const opt_forecast_params *p)
@@ -75,6 +76,39 @@ static double at(const opt_forecast *f, size_t i)
         return f->ring[(f->head + cap - f->len + i) % cap];
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+
+        return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (sorted in place), 0 for n == 0. */
+static double median(double *v, size_t n)
+{
+        if (n == 0)
+                return 0.0;
+        qsort(v, n, sizeof(double), cmp_double);
+        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Robust trend and noise from the first differences d[i] = y[i+1] - y[i]. */
+static void robust_terms(const opt_forecast *f, double *ret_slope, double *ret_spread)
+{
+        size_t n = f->len, nd = n > 1 ? n - 1 : 0, recent = f->p.recent_s < nd ? f->p.recent_s : nd;
+        double d[nd + 1], dev[nd + 1], med;
+
+        for (size_t i = 0; i < nd; i++)
+                d[i] = at(f, i + 1) - at(f, i);
+        memcpy(dev, d + nd - recent, recent * sizeof(double));
+        *ret_slope = median(dev, recent);
+        med = median(memcpy(dev, d, nd * sizeof(double)), nd);
+        for (size_t i = 0; i < nd; i++)
+                dev[i] = fabs(d[i] - med);
+        /* MAD -> sigma of a normal; a difference of two counts has sqrt(2) times their sigma */
+        *ret_spread = 1.4826 * median(dev, nd) / M_SQRT2;
+}
+
 double opt_forecast_next(const opt_forecast *f)
 {
         size_t n, recent;
@@ -88,6 +122,12 @@ double opt_forecast_next(const opt_forecast *f)
         for (size_t i = n - recent; i < n; i++)
                 if (at(f, i) > level)
                         level = at(f, i);
+        if (f->p.robust) {
+                robust_terms(f, &slope, &spread);
+                return (level + (slope > 0.0 ? slope : 0.0) * f->p.horizon_s +
+                        f->p.k_sigma * spread) *
+                       (1.0 + f->p.margin);
+        }
         for (size_t i = 0; i < n; i++) {
                 double t = (double)i, y = at(f, i);
                 st += t;

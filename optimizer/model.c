@@ -52,11 +52,21 @@ double opt_latency_eval_ms(const opt_latency *l, uint32_t batch, uint32_t millic
 
 double opt_queue_delay_ms(uint32_t batch, uint32_t replicas, double lambda_rps, double service_ms)
 {
-        if (batch <= 1)
-                return service_ms;
+        double fill = 0.0, rho, wait = 0.0;
+
         if (!(lambda_rps > 0.0))
+                return batch <= 1 ? service_ms : INFINITY;
+        if (replicas == 0)
                 return INFINITY;
-        return 1000.0 * (double)(batch - 1) * (double)replicas / lambda_rps + service_ms;
+        if (batch > 1)
+                fill = 1000.0 * (double)(batch - 1) * (double)replicas / lambda_rps;
+        rho = lambda_rps * service_ms / (1000.0 * (double)replicas * (double)batch);
+        if (!(rho < 1.0))
+                return INFINITY;
+        if (rho > 0.0)
+                wait = service_ms / 2.0 * pow(rho, sqrt(2.0 * (replicas + 1.0)) - 1.0) /
+                       ((double)replicas * (1.0 - rho));
+        return fill + service_ms + wait;
 }
 
 /* ---- least squares ------------------------------------------------------------------------ */

@@ -54,8 +54,9 @@ typedef struct opt__cands {
 } opt__cands;
 
 /* Generates every configuration allowed by the stage's policy that carries λ with the least
- * replicas in range (static: the one fixed configuration, even when it does not carry λ:
- * then latency is +INFINITY). prune: drop dominated candidates (another one with objective
+ * replicas in range, and with each further replica while the replicas stay more than half busy
+ * (each one shortens the queueing wait) (static: the one fixed configuration, even when it does not
+ * carry λ: then latency is +INFINITY). prune: drop dominated candidates (another one with objective
  * >=, latency <= and millicores <=, strictly better in one, or identical and earlier) and
  * those infeasible alone given the other stages' minima. Returns 0, -ENOMEM. */
 int opt__cands_build(const opt_problem *pr, int prune, opt__cands *ret);

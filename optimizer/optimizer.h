@@ -176,9 +176,15 @@ double opt_latency_eval_ms(const opt_latency *l, uint32_t batch, uint32_t millic
 
 /* Expected time in ms from a request's arrival to its batch's completion at one of n replicas
  * sharing λ equally: the first request of a batch waits for b−1 more arrivals at rate λ/n,
- * (b−1)·n/λ seconds, plus one batch in service, service_ms:
- *     q = 1000·(b−1)·n/λ + service_ms.
- * Returns +INFINITY for b > 1 at λ <= 0 (the batch never fills), service_ms for b == 1. */
+ * (b−1)·n/λ seconds, plus one batch in service, service_ms s, plus the wait for a free replica
+ * while others' batches are in service. With batches arriving at λ/b, per-replica utilisation
+ * ρ = λ·s/(1000·n·b), that wait is taken as an M/D/n queue's: half the M/M/n wait in
+ * Sakasegawa's approximation (Sakasegawa 1977; exact for n = 1, the Pollaczek-Khinchine M/D/1
+ * mean):
+ *     q = 1000·(b−1)·n/λ + s + (s/2)·ρ^(√(2(n+1))−1) / (n·(1−ρ)).
+ * Without the last term a plan at ρ = 0.9 looks as fast as one at ρ = 0.3.
+ * Returns +INFINITY for b > 1 at λ <= 0 (the batch never fills) and for ρ >= 1; service_ms
+ * for b == 1 at λ <= 0. */
 double opt_queue_delay_ms(uint32_t batch, uint32_t replicas, double lambda_rps, double service_ms);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -189,13 +195,17 @@ double opt_queue_delay_ms(uint32_t batch, uint32_t replicas, double lambda_rps, 
  *   level  = max over the last recent_s seconds,
  *   slope  = least-squares slope over the last lookback_s seconds, used only when rising,
  *   spread = standard deviation of the per-second residuals about that line,
- *   next   = (level + max(slope,0)·horizon_s + k_sigma·spread) · (1 + margin).        */
+ *   next   = (level + max(slope,0)·horizon_s + k_sigma·spread) · (1 + margin).
+ * With `robust` set (the agent's 1 s loop), a step in the history moves neither term: slope =
+ * median of the last recent_s first differences, spread = 1.4826·MAD(first differences)/√2
+ * over the lookback (the per-second noise; a Poisson count of rate λ gives about √λ). */
 typedef struct opt_forecast_params {
         uint32_t lookback_s; /* history kept, default 120 */
         uint32_t horizon_s;  /* predicted window, default 20 */
         uint32_t recent_s;   /* window of the level max, default 20, <= lookback_s */
         double k_sigma;      /* default 1.0 */
         double margin;       /* default 0 */
+        bool robust;         /* default false: see above */
 } opt_forecast_params;
 
 /* Fills *ret with the defaults above (chosen on the first half of the Twitter trace, checked

@@ -69,8 +69,25 @@ static int batch_allowed(const opt_stage *st, uint32_t b)
 static int carries(const opt_pipeline *pl, const opt_variant *v, uint32_t b, uint32_t mc,
                    uint32_t n)
 {
-        double l = lat_of(v, b, mc);
-        return l > 0.0 && isfinite(l) && (double)n * b * 1000.0 / l >= pl->lambda_rps;
+        double l = lat_of(v, b, mc), h;
+
+        if (!(l > 0.0) || !isfinite(l))
+                return 0;
+        h = (double)n * b * 1000.0 / l;
+        /* at utilisation 1 the queue grows without bound (queueing estimate: +inf) */
+        return pl->lambda_rps > 0.0 ? h > pl->lambda_rps : 1;
+}
+
+/* The queueing estimate, written out again (optimizer README, section 2). */
+static double queue_ms(const opt_pipeline *pl, uint32_t b, uint32_t n, double l)
+{
+        double lam = pl->lambda_rps, rho;
+
+        if (!(lam > 0.0))
+                return b > 1 ? INFINITY : l;
+        rho = lam * l / (1000.0 * n * b);
+        return 1000.0 * (b - 1) * n / lam + l +
+               l / 2 * pow(rho, sqrt(2.0 * (n + 1)) - 1) / (n * (1 - rho));
 }
 
 int optt_plan_check(const opt_problem *pr, const opt_plan *plan, char *err, size_t errlen)
@@ -119,13 +136,17 @@ int optt_plan_check(const opt_problem *pr, const opt_plan *plan, char *err, size
                                         return fail(err, errlen, "p%zu s%zu: replicas %u", p, s, n);
                                 if (!carries(pl, v, b, mc, n))
                                         return fail(err, errlen, "p%zu s%zu: does not carry", p, s);
+                                /* more than the least replicas only while the one fewer
+                                 * would be more than half busy */
                                 if (pl->policy != OPT_POLICY_VERTICAL && n > st->min_replicas &&
-                                    carries(pl, v, b, mc, n - 1))
+                                    carries(pl, v, b, mc, n - 1) &&
+                                    pl->lambda_rps * lat_of(v, b, mc) / (1000.0 * (n - 1) * b) <=
+                                        0.5)
                                         return fail(err, errlen, "p%zu s%zu: replicas not least", p,
                                                     s);
                         }
                         l = lat_of(v, b, mc);
-                        q = b > 1 ? 1000.0 * (b - 1) * n / pl->lambda_rps + l : l;
+                        q = queue_ms(pl, b, n, l);
                         if (!carries(pl, v, b, mc, n))
                                 q = INFINITY;
                         cores = (double)n * mc / 1000.0;
@@ -195,7 +216,7 @@ static void gen_stage(const opt_pipeline *pl, const opt_stage *st, bstage *out)
                 uint32_t b = st->fixed_batch, mc = st->fixed_millicores, n = st->fixed_replicas;
                 double l = lat_of(v, b, mc);
                 if (carries(pl, v, b, mc, n)) {
-                        out->c[0].lat = b > 1 ? 1000.0 * (b - 1) * n / pl->lambda_rps + l : l;
+                        out->c[0].lat = queue_ms(pl, b, n, l);
                         out->c[0].mc = (uint64_t)n * mc;
                         out->c[0].obj = pl->alpha * v->accuracy -
                                         pl->beta * ((double)out->c[0].mc / 1000.0) - pl->delta * b;
@@ -214,13 +235,16 @@ static void gen_stage(const opt_pipeline *pl, const opt_stage *st, bstage *out)
                                         if (!carries(pl, va, b, mc, n))
                                                 continue;
                                         c = &out->c[out->n++];
-                                        c->lat =
-                                            b > 1 ? 1000.0 * (b - 1) * n / pl->lambda_rps + l : l;
+                                        c->lat = queue_ms(pl, b, n, l);
                                         c->mc = (uint64_t)n * mc;
                                         c->obj = pl->alpha * va->accuracy -
                                                  pl->beta * ((double)c->mc / 1000.0) -
                                                  pl->delta * b;
-                                        break; /* the least n only */
+                                        /* the least n, and more while this one is more than
+                                         * half busy */
+                                        if (pl->lambda_rps * l / (1000.0 * n * b) <= 0.5 ||
+                                            out->n == sizeof(out->c) / sizeof(out->c[0]))
+                                                break;
                                 }
 }
 

@@ -306,13 +306,69 @@ static void test_queue_delay(void **state)
 {
         (void)state;
         /* b = 8 at 2 replicas, λ = 100/s: the first waits 7 more arrivals at 50/s = 140 ms */
-        assert_true(fabs(opt_queue_delay_ms(8, 2, 100.0, 30.0) - 170.0) < 1e-9);
-        assert_true(opt_queue_delay_ms(1, 4, 100.0, 30.0) == 30.0);
+        /* fill 1000·7·2/100 = 140, service 30, rho = 100·30/(1000·2·8) = 0.1875:
+         * wait 15·0.1875^(√6−1)/(2·0.8125) */
+        assert_true(fabs(opt_queue_delay_ms(8, 2, 100.0, 30.0) -
+                         (170.0 + 15.0 * pow(0.1875, sqrt(6.0) - 1.0) / 1.625)) < 1e-9);
+        /* M/D/1: the Pollaczek-Khinchine mean wait rho·s/(2(1−rho)) = 0.5·25/1 at rho = 0.5 */
+        assert_true(fabs(opt_queue_delay_ms(1, 1, 20.0, 25.0) - 37.5) < 1e-9);
+        /* more replicas at the same load: less wait */
+        assert_true(opt_queue_delay_ms(1, 4, 100.0, 30.0) < opt_queue_delay_ms(1, 2, 100.0, 30.0));
+        assert_true(opt_queue_delay_ms(1, 4, 100.0, 30.0) > 30.0);
+        assert_true(isinf(opt_queue_delay_ms(1, 1, 40.0, 25.0))); /* rho = 1 */
         assert_true(opt_queue_delay_ms(1, 1, 0.0, 30.0) == 30.0);
         assert_true(isinf(opt_queue_delay_ms(2, 1, 0.0, 30.0)));
 }
 
 /* ---- forecast ----------------------------------------------------------------------------- */
+
+/* The agent's robust mode: a step of the load moves neither the trend nor the noise term;
+ * a ramp still extrapolates; Poisson-like noise gives about its standard deviation. */
+static void test_forecast_robust(void **state)
+{
+        opt_forecast_params p;
+        opt_forecast f, ls;
+        const double noise[6] = {-5, 3, 6, -2, -6, 4};
+
+        (void)state;
+        opt_forecast_params_default(&p);
+        p.lookback_s = 30;
+        p.horizon_s = 3;
+        p.recent_s = 3;
+        p.robust = true;
+        assert_int_equal(opt_forecast_init(&f, &p), 0);
+        p.robust = false;
+        assert_int_equal(opt_forecast_init(&ls, &p), 0);
+        for (int i = 0; i < 10; i++) {
+                opt_forecast_push(&f, 4.0);
+                opt_forecast_push(&ls, 4.0);
+        }
+        for (int i = 0; i < 10; i++) {
+                opt_forecast_push(&f, 30.0);
+                opt_forecast_push(&ls, 30.0);
+        }
+        /* least squares: slope and residuals of the step inflate it far above 30 */
+        assert_true(opt_forecast_next(&ls) > 40.0);
+        assert_true(fabs(opt_forecast_next(&f) - 30.0) < 1e-9);
+        opt_forecast_done(&f);
+        opt_forecast_done(&ls);
+
+        p.robust = true;
+        assert_int_equal(opt_forecast_init(&f, &p), 0);
+        for (int i = 0; i < 20; i++)
+                opt_forecast_push(&f, 10.0 + 2.0 * i); /* ramp: 2/s over 3 s ahead */
+        assert_true(fabs(opt_forecast_next(&f) - (48.0 + 6.0)) < 1e-9);
+        opt_forecast_done(&f);
+
+        assert_int_equal(opt_forecast_init(&f, &p), 0);
+        for (int i = 0; i < 30; i++)
+                opt_forecast_push(&f, 30.0 + noise[i % 6]);
+        /* level 34 (max of the last 3: 28, 24, 34), slope the median of -8, -4, 10 (< 0: none),
+         * spread a few requests (the differences' MAD) */
+        printf("robust forecast of 30 +- 6: %.2f\n", opt_forecast_next(&f));
+        assert_true(opt_forecast_next(&f) > 34.0 + 2.0 && opt_forecast_next(&f) < 34.0 + 12.0);
+        opt_forecast_done(&f);
+}
 
 static void test_forecast_synthetic(void **state)
 {
@@ -859,6 +915,7 @@ int main(int argc, char **argv)
         };
         const struct CMUnitTest forecast[] = {
             cmocka_unit_test(test_forecast_synthetic),
+            cmocka_unit_test(test_forecast_robust),
         };
         const struct CMUnitTest solve[] = {
             cmocka_unit_test(test_random_agree),
