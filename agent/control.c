@@ -16,18 +16,32 @@
 #define JUMP_CHECK_US    (100 * USEC_PER_MSEC)
 #define JUMP_MIN_AGE_US  (200 * USEC_PER_MSEC)
 #define JUMP_FACTOR      1.5 /* a rate this much above the plan's forces a tick */
-#define RLS_MIN_UPDATES  16
-#define REFIT_MARGIN_MAX 0.5
+/* Online correction of the latency model: the RLS refit (with forgetting) of the observed
+ * batches is read at the plan's operating point only, and the profile is scaled by how much
+ * slower than profiled it says the variant runs there, within [1, REFIT_SCALE_MAX]. Two facts
+ * of real data make a free 4-term refit unusable for planning: (1) under CFS bandwidth control a
+ * batch that fits in the period's remaining quota runs at full core speed, so at low load
+ * batches finish several times faster than l(b, c) and a refit learns a throughput the quota
+ * cannot give under sustained load (the profile, measured saturated, is the bound); (2) with
+ * observations clustered at a few (b, c) points the terms drift to large values of opposite
+ * sign (gamma 28, delta -15, epsilon -19, eta 117 were seen) that pass the positivity check
+ * but predict nonsense away from the data. */
+#define RLS_MIN_UPDATES 16
+#define REFIT_SCALE_MAX 4.0
 /* Variant hysteresis: the variants in force are kept unless switching improves the objective by
  * more than this share of it plus this many points (a switch starts and drains workers). */
 #define VARIANT_KEEP_SHARE  0.03
 #define VARIANT_KEEP_POINTS 1.0
 /* IPA predicts the max of the next 20 s from 120 s because its changes take that long; the agent
  * replans every interval and applies in place, and requests wait in a deadline queue, so it
- * plans for the recent peak second plus half a standard deviation, a few seconds ahead. */
-#define FORECAST_HORIZON_S 3
-#define FORECAST_RECENT_S  3
-#define FORECAST_K_SIGMA   0.5
+ * plans for the peak of the last few seconds plus one standard deviation of the per-second
+ * noise, a few seconds ahead. Robust terms (optimizer.h): a step of the load, which the rate
+ * jump check already answers, must not inflate the trend or the noise for the next minute (a
+ * least-squares fit over 120 s planned 44 rps for a steady 30 after a step from 4). */
+#define FORECAST_LOOKBACK_S 30
+#define FORECAST_HORIZON_S  3
+#define FORECAST_RECENT_S   3
+#define FORECAST_K_SIGMA    1.0
 /* A backlog is planned to drain over this many seconds. */
 #define BACKLOG_DRAIN_S 5.0
 /* Infeasible problem: the degraded plan serves the largest share of the load that fits (down to
@@ -41,7 +55,8 @@ static const double DEGRADE_BUDGET[] = {1.0, 1.5, 2.0, 4.0};
 typedef struct ControlState {
         opt_forecast forecast;
         double observed_rps, planned_rps, budget_ms;
-        double floor_ms; /* fastest the pipeline can be: budgets below it are not planned for */
+        double present_rps; /* what arrives now plus the backlog's drain: no forecast headroom */
+        double floor_ms;    /* fastest the pipeline can be: budgets below it are not planned for */
         uint64_t budgets_us[BUDGET_RING], budget_at_us[BUDGET_RING];
         uint32_t n_budgets, budget_head;
         pl_plan_entry *pending; /* owned, n_stages: a lower plan waiting out the delay */
@@ -49,6 +64,7 @@ typedef struct ControlState {
         bool has_pending;
         /* the last decision */
         bool solved, feasible;
+        bool no_headroom;    /* feasible only for the present load, not the forecast's */
         bool acted;          /* the first decision replaces the file's starting plan at once */
         double served_share; /* 1, or the share of the planned load a degraded plan carries */
         char reason[200];
@@ -73,7 +89,9 @@ int control_pipeline_init(Pipeline *p)
         c->pending = calloc(p->cfg->n_stages, sizeof(pl_plan_entry));
         opt_forecast_params fp;
         opt_forecast_params_default(&fp);
+        fp.lookback_s = FORECAST_LOOKBACK_S;
         fp.horizon_s = FORECAST_HORIZON_S;
+        fp.robust = true;
         fp.recent_s = FORECAST_RECENT_S;
         fp.k_sigma = FORECAST_K_SIGMA;
         r = c->pending ? opt_forecast_init(&c->forecast, &fp) : -ENOMEM;
@@ -157,6 +175,44 @@ static double planning_budget_ms(const Pipeline *p, uint64_t now)
         return MIN((double)v[(size_t)(BUDGET_QUANTILE * n)], (double)p->cfg->slo_us) / 1000.0;
 }
 
+/* The profile of variant v at (b, mc), without its margin. */
+static double profile_ms(const Stage *s, size_t v, uint32_t b, uint32_t mc)
+{
+        opt_latency l = s->profile[v];
+
+        l.fit.margin = 0;
+        l.table_margin = 0;
+        return opt_latency_eval_ms(&l, b, mc);
+}
+
+/* Scales each variant's profile by the refit's slowdown at the plan's batch and millicores. */
+static void follow_reality(Stage *s)
+{
+        uint32_t b = s->plan.batch, mc = s->plan.millicores;
+
+        for (size_t v = 0; v < s->cfg->n_variants; v++) {
+                opt_latency fit = {.kind = OPT_LATENCY_MODEL};
+                opt_latency *m = &s->models[v];
+                double scale;
+
+                if (s->rls[v].n_updates < RLS_MIN_UPDATES)
+                        continue;
+                opt_rls_model(&s->rls[v], &fit.fit);
+                fit.fit.margin = 0;
+                scale = opt_latency_eval_ms(&fit, b, mc) / profile_ms(s, v, b, mc);
+                if (!isfinite(scale))
+                        continue;
+                scale = fmin(REFIT_SCALE_MAX, fmax(1.0, scale));
+                s->refit_scale[v] = scale;
+                *m = s->profile[v];
+                m->fit.gamma *= scale;
+                m->fit.delta *= scale;
+                m->fit.epsilon *= scale;
+                m->fit.eta *= scale;
+                m->table_margin = (1 + m->table_margin) * scale - 1;
+        }
+}
+
 /* Observe: arrivals of the last interval → forecast; refits → models; budgets → budget. */
 static void observe(Pipeline *p, uint64_t now, double elapsed_s)
 {
@@ -170,23 +226,12 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
                 Stage *s = &p->stages[i];
                 queued += sq_size(&s->queue);
                 ebpf_observe_stage(s);
-                for (size_t v = 0; v < s->cfg->n_variants; v++) {
-                        opt_model m;
-                        if (s->rls[v].n_updates < RLS_MIN_UPDATES)
-                                continue;
-                        opt_rls_model(&s->rls[v], &m);
-                        /* The refit's own margin is the p99 of recent errors, which CFS period
-                         * stalls and noisy neighbours dominate; planning with it (x2.8 was seen)
-                         * makes every plan infeasible. Keep the profile's, raised at most to: */
-                        m.margin = fmax(s->profile[v].fit.margin, fmin(m.margin, REFIT_MARGIN_MAX));
-                        if (opt_model_check(&m, s->cfg->max_batch, s->cfg->millicores_min,
-                                            s->cfg->millicores_max, NULL, 0) == 0)
-                                s->models[v].fit = m;
-                }
+                follow_reality(s);
         }
         c->floor_ms = floor_ms(p);
         c->budget_ms = planning_budget_ms(p, now);
         /* Plan for the forecast peak, never below what arrives now, plus what waits. */
+        c->present_rps = c->observed_rps + (double)queued / BACKLOG_DRAIN_S;
         c->planned_rps = fmax(opt_forecast_next(&c->forecast), c->observed_rps) +
                          (double)queued / BACKLOG_DRAIN_S;
 }
@@ -407,7 +452,8 @@ static void record(Pipeline *p, const opt_plan *plan, size_t k, uint64_t now)
         c->predicted_ms = pp->latency_ms;
         c->decided_at_us = now;
         if (plan->feasible)
-                snprintf(reason, sizeof(reason), "feasible%s",
+                snprintf(reason, sizeof(reason), "feasible%s%s",
+                         c->no_headroom ? " for the present load (no room for the forecast's)" : "",
                          plan->optimal ? "" : " (time limit)");
         else if (plan->binding_pipeline == k)
                 snprintf(reason, sizeof(reason),
@@ -545,6 +591,31 @@ static int degrade(Problem *x, const opt_solve_options *o, opt_plan *plan, doubl
         return r;
 }
 
+/* The node cannot hold every pipeline's forecast: the headroom goes first. Solves again for the
+ * load that is here now (arrivals of the last interval plus the backlog's drain, never above the
+ * forecast). Returns 0 with *plan replaced by a feasible one, -ERANGE if that does not fit
+ * either (the degraded plan is next), or opt_solve's error; *plan untouched on failure. */
+static int solve_present(Problem *x, const opt_solve_options *o, opt_plan *plan)
+{
+        size_t n = x->pr.n_pipelines;
+        double lambda[n], present[n], budget[n];
+        opt_plan tmp;
+        int r;
+
+        for (size_t k = 0; k < n; k++) {
+                const ControlState *c = x->owners[k]->control;
+                lambda[k] = x->pls[k].lambda_rps;
+                budget[k] = x->pls[k].slo_budget_ms;
+                present[k] = fmin(c->present_rps, c->planned_rps);
+        }
+        r = solve_scaled(x, o, present, budget, 1.0, 1.0, &tmp);
+        if (r >= 0)
+                keep_variants(x, o, &tmp); /* at the present load, still set in x */
+        for (size_t k = 0; k < n; k++)
+                x->pls[k].lambda_rps = lambda[k];
+        return take_plan(r, &tmp, plan) ? 0 : r;
+}
+
 /* Whether delaying every downscale of the new plan (keeping those pipelines' current, larger
  * allocation) while applying every upscale would allocate more than the node may use. The
  * solver's plan fits; a mix of new and old ones need not. */
@@ -596,15 +667,24 @@ int control_tick(Manager *m, uint64_t now)
                 r = opt_solve(&x.pr, OPT_SOLVER_GLPK, &o, &plan);
         if (r >= 0 && plan.feasible)
                 keep_variants(&x, &o, &plan);
+        for (size_t k = 0; k < x.pr.n_pipelines; k++)
+                x.owners[k]->control->no_headroom = false;
         if (r >= 0 && !plan.feasible) {
                 /* Never apply the optimizer's best-effort stages as they are: they ignore the
-                 * node's capacity. Record why, then plan for as much of the load as fits. */
-                for (size_t k = 0; k < x.pr.n_pipelines; k++)
-                        record(x.owners[k], &plan, k, now);
-                recorded = true;
-                r = degrade(&x, &o, &plan, &share);
-                if (r < 0)
-                        opt_plan_done(&plan);
+                 * node's capacity. Plan for the present load; failing that, record why and plan
+                 * for as much of the load as fits. */
+                int k = solve_present(&x, &o, &plan);
+                if (k == 0) {
+                        for (size_t i = 0; i < x.pr.n_pipelines; i++)
+                                x.owners[i]->control->no_headroom = true;
+                } else {
+                        for (size_t i = 0; i < x.pr.n_pipelines; i++)
+                                record(x.owners[i], &plan, i, now);
+                        recorded = true;
+                        r = degrade(&x, &o, &plan, &share);
+                        if (r < 0)
+                                opt_plan_done(&plan);
+                }
         }
         t2 = now_us();
         m->m.solves += r != -ENOENT;

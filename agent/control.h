@@ -1,15 +1,19 @@
 /* control.h — the control loop: observe, fit, forecast, solve, act in place.
  *
  * Every interval (node config interval_ms) and at once when a pipeline's arrival rate jumps,
- * the loop: counts each pipeline's arrivals of the last second into its forecaster; takes the
- * online (RLS) refit of each variant's latency model when it passes the model check; finds the
+ * the loop: counts each pipeline's arrivals of the last second into its forecaster (recent peak
+ * plus a robust trend and noise term); scales each variant's profile by the slowdown the online
+ * (RLS) refit of the batches' CPU time shows at the plan in force (never below 1: under CFS
+ * bandwidth a lightly loaded worker runs faster than its quota could sustain); finds the
  * tightest budget admitted recently; solves one integer program for all pipelines that are not
  * pinned (GLPK, node capacity shared); and applies the result: millicores first (a cgroup write),
  * then batch, replicas, variants. A lower plan is applied only after it has held for
- * downscale_delay_ms (no flapping); a higher one at once. A failed or timed-out solve leaves the
- * plan in force. An infeasible problem gets a deliberate degraded plan (the optimizer's
- * best-effort plan: fastest configurations, as many cores as allowed) and a status naming the
- * binding stage.
+ * downscale_delay_ms (no flapping) unless holding it would overcommit the node; a higher one at
+ * once. A failed or timed-out solve leaves the plan in force. When the node cannot hold every
+ * pipeline's forecast, the headroom goes first (a plan for the present load: last interval's
+ * arrivals plus the backlog's drain); if that does not fit either, a deliberate degraded plan
+ * (fastest variants, the largest share of the load that fits, then looser budgets) and a status
+ * naming the binding stage.
  *
  * Owned by the loop thread. Per pipeline state lives in Pipeline.control.
  */

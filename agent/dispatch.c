@@ -352,7 +352,7 @@ static void item_done(Stage *s, Request *req, const spp_item *item, uint64_t now
 void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
 {
         Stage *s = r->stage;
-        uint64_t took = now - r->batch_start_us;
+        uint64_t took = now - r->batch_start_us, cpu = replica_cpu_usage_us(r);
         spp_item_iter it;
         spp_item item;
         uint32_t i = 0, n = r->batch_n;
@@ -365,7 +365,16 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
         s->m.interval_predicted_ms +=
             opt_latency_eval_ms(&s->profile[r->variant], n, r->millicores);
         recent_push(&s->m.recent_processing, took);
-        opt_rls_update(&s->rls[r->variant], n, r->millicores, (double)took / 1000.0);
+        /* The refit learns the batch's CPU time spread over its quota (cpu / cores): what
+         * l(b, c) means. Wall time is shorter than that when the batch fits in the period's
+         * remaining quota (it runs at full core speed) and longer when it waits for the next
+         * period; neither says what throughput the quota gives. Without cgroup usage (backend
+         * none) there is no quota, and the wall time is what the batch took. */
+        if (r->batch_cpu_start_us && cpu > r->batch_cpu_start_us)
+                opt_rls_update(&s->rls[r->variant], n, r->millicores,
+                               (double)(cpu - r->batch_cpu_start_us) / (double)r->millicores);
+        else if (!r->batch_cpu_start_us)
+                opt_rls_update(&s->rls[r->variant], n, r->millicores, (double)took / 1000.0);
         r->batch_n = 0;
         spp_items_begin(f, &it);
         while (spp_items_next(&it, &item) && i < n) {

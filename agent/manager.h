@@ -79,6 +79,7 @@ struct Replica {
         Request **batch; /* owned array (capacity batch_cap), borrowed requests */
         uint32_t batch_n, batch_cap;
         uint64_t batch_start_us;
+        uint64_t batch_cpu_start_us; /* the cgroup's CPU usage then; 0: not readable */
         /* supervision */
         uint64_t spawned_us, ready_us, stop_at_us, restart_at_us;
         cg_stat stat_prev; /* cpu.stat at the last control interval (ebpf.c) */
@@ -97,6 +98,7 @@ struct Stage {
         pl_plan_entry plan;   /* in force */
         opt_latency *models;  /* owned, one per variant: what the estimates use */
         opt_rls *rls;         /* owned, one per variant: online refit from observed batches */
+        double *refit_scale;  /* owned, one per variant: models = profile x this (control.c) */
         opt_latency *profile; /* owned, one per variant: the profile as configured, never
                                  refitted (the reference for contention: ebpf.c) */
         Replica *replicas;    /* owned list */
@@ -209,6 +211,8 @@ int replica_spawn(Replica *r);
 void replica_on_event(Replica *r, uint32_t events);
 int replica_send_batch(Replica *r, Request **reqs, uint32_t n);
 int replica_resize(Replica *r, uint32_t millicores);
+/* CPU time used by the replica's cgroup so far, in µs; 0 when not readable (backend none). */
+uint64_t replica_cpu_usage_us(Replica *r);
 void replica_stop(Replica *r, uint64_t now);
 void replica_kill(Replica *r);
 /* A child exited: find its replica and handle it. */

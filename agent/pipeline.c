@@ -19,9 +19,11 @@ static int stage_models_init(Stage *s, char *err, size_t errlen)
         s->models = calloc(c->n_variants, sizeof(opt_latency));
         s->rls = calloc(c->n_variants, sizeof(opt_rls));
         s->profile = calloc(c->n_variants, sizeof(opt_latency));
-        if (!s->models || !s->rls || !s->profile)
+        s->refit_scale = calloc(c->n_variants, sizeof(double));
+        if (!s->models || !s->rls || !s->profile || !s->refit_scale)
                 return -ENOMEM;
         for (size_t v = 0; v < c->n_variants; v++) {
+                s->refit_scale[v] = 1.0;
                 const pl_profile *pr = &c->variants[v].profile;
                 opt_model m;
                 int r;
@@ -115,6 +117,7 @@ Pipeline *pipeline_free(Pipeline *p)
                 free(s->models);
                 free(s->rls);
                 free(s->profile);
+                free(s->refit_scale);
         }
         control_pipeline_done(p);
         free(p->stages);

@@ -40,16 +40,19 @@ static json_t *contention_json(const Stage *s)
                          "contended", s->contended);
 }
 
-/* The latency model the stage's estimates use now (profile, or its online refit). */
+/* The latency model the stage's estimates use now: the profile scaled by the refit's slowdown
+ * at the plan (control.c, follow_reality). */
 static json_t *model_json(const Stage *s)
 {
         const opt_model *m = &s->models[s->plan.variant].fit;
         const opt_rls *r = &s->rls[s->plan.variant];
 
-        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "gamma", json_finite(m->gamma),
-                         "delta", json_finite(m->delta), "epsilon", json_finite(m->epsilon), "eta",
-                         json_finite(m->eta), "margin", json_finite(m->margin), "observations",
-                         (json_int_t)r->n_updates, "predicted_ms_at_plan",
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "refit_scale",
+                         json_finite(s->refit_scale[s->plan.variant]), "gamma",
+                         json_finite(m->gamma), "delta", json_finite(m->delta), "epsilon",
+                         json_finite(m->epsilon), "eta", json_finite(m->eta), "margin",
+                         json_finite(m->margin), "observations", (json_int_t)r->n_updates,
+                         "predicted_ms_at_plan",
                          json_finite(opt_latency_eval_ms(&s->models[s->plan.variant], s->plan.batch,
                                                          s->plan.millicores)));
 }

@@ -258,6 +258,15 @@ static int replica_push(Replica *r)
         return k;
 }
 
+uint64_t replica_cpu_usage_us(Replica *r)
+{
+        cg_stat st;
+
+        if (!r->cg || cg_group_read_stat(r->cg, &st) < 0)
+                return 0;
+        return st.usage_us;
+}
+
 int replica_send_batch(Replica *r, Request **reqs, uint32_t n)
 {
         Manager *m = replica_manager(r);
@@ -285,6 +294,7 @@ int replica_send_batch(Replica *r, Request **reqs, uint32_t n)
         r->batch_n = n;
         r->batch_id = m->next_batch_id;
         r->batch_start_us = now_us();
+        r->batch_cpu_start_us = replica_cpu_usage_us(r);
         for (uint32_t i = 0; i < n; i++) {
                 reqs[i]->state = REQ_INFLIGHT;
                 reqs[i]->replica = r;

@@ -204,7 +204,7 @@ def sample(base, pipelines, cgv):
                              "kernel_mc": cg_limit_mc(cgv, r["cgroup"]) if r.get("cgroup")
                              else None})
             st.append({"plan": x["plan"], "replicas": reps, "contention": x.get("contention"),
-                       "queue": x.get("queue_length")})
+                       "queue": x.get("queue_length"), "model": x.get("model")})
         s["p"][name] = {"stages": st, "control": j.get("control"),
                         "attainment": j.get("slo_attainment_pct")}
     try:
@@ -310,7 +310,7 @@ def stage_series(samples, P, i, t0):
                     "pids": [r["pid"] for r in reps], "states": [r["state"] for r in reps],
                     "variants": [r["variant"] for r in reps], "control": p["control"],
                     "contention": st.get("contention"), "queue": st.get("queue"),
-                    "node": s.get("node", {})})
+                    "model": st.get("model") or {}, "node": s.get("node", {})})
     return out
 
 
@@ -326,13 +326,17 @@ def print_series(tl, label, every=1.0):
         last_t, last_key = x["t"], key
         c, ct, n = x["control"], x["contention"] or {}, x["node"]
         print("%s %6.2fs plan %s b%d %dmc x%d | kernel %s pids %s | rps %.1f plan-rps %.1f "
-              "budget %.0f q %s %s | rq50 %.2fms wait %.2f thr %.2f slow %.2f%s | node %s/%s/%s%s"
+              "budget %.0f q %s %s | rq50 %.2fms wait %.2f thr %.2f slow %.2f%s | model g %.1f "
+              "d %.2f e %.1f h %.1f pred %.0fms | node %s/%s/%s%s"
               % (label, x["t"], pl["variant"], pl["batch"], pl["millicores"], pl["replicas"],
                  x["kernel"], ",".join(map(str, x["pids"])), c["observed_rps"] or 0,
                  c["planned_rps"] or 0, c["budget_ms"] or 0, x["queue"], c["reason"][:48],
                  ct.get("runqueue_p50_ms", 0), ct.get("wait_share", 0),
                  ct.get("throttled_share", 0), ct.get("slowdown", 0),
-                 " CONTENDED" if ct.get("contended") else "", n.get("millicores_allocated"),
+                 " CONTENDED" if ct.get("contended") else "", x["model"].get("gamma") or 0,
+                 x["model"].get("delta") or 0, x["model"].get("epsilon") or 0,
+                 x["model"].get("eta") or 0, x["model"].get("predicted_ms_at_plan") or 0,
+                 n.get("millicores_allocated"),
                  n.get("millicores_usable"), n.get("millicores_total"),
                  " node-contended" if n.get("contended") else ""))
 

@@ -110,13 +110,7 @@ print("tight requests after 2 intervals: %d/%d within %.0f ms = %.2f%%"
 if not kept or att < 95.0:
     msg = ("attainment of the tight requests %.2f%% < 95%%; misses: %s"
            % (att, [r for r in kept if not r["within"]][:8]))
-    # Known issue (#9, open): the plan follows the tighter SLO in time (asserted above), but on
-    # two loaded cores the tight requests can miss 100 ms by a few ms. Reported here, enforced
-    # with CONTROL_STRICT=1.
-    if os.environ.get("CONTROL_STRICT") == "1":
-        bad(msg)
-    else:
-        print("KNOWN ISSUE (#9, not enforced; CONTROL_STRICT=1 enforces): " + msg)
+    bad(msg)
 sys.exit(0 if ok else 1)
 EOF
         fail "the plan did not follow the tighter SLO (figures above)"

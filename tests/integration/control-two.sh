@@ -12,7 +12,6 @@
 #     only while a replica is starting or draining (a variant switch or a replica change
 #     overlaps old and new briefly) is reported separately, not failed;
 #   - both keep their SLOs: >= 99% of each pipeline's requests sent outside the 2 intervals
-#     (measured and printed; enforced only with CONTROL_STRICT=1 — known issue #9)
 #     after each of its steps are within 500 ms. A feasible split exists at the offered rates:
 #     the exhaustive solver (control-oracle, OPT_SOLVER_EXHAUSTIVE on the profiles) is asked
 #     first and must find a plan for both within 1500 millicores.
@@ -23,7 +22,12 @@ control_init two 18834 "$@"
 INTERVAL_MS=1000
 NODE_MC=1500
 SLO_MS=500
-LOW=4 HIGH=30
+# In operation a resnet18 item of the flops worker costs up to 1.6x its profile's CPU time on
+# this 2-vCPU machine (measured per batch from cgroup usage: 24-26 ms against 15.5; the profile
+# was taken back to back, the test's items arrive cold), and the agent's model follows that
+# (control.c, follow_reality). HIGH is chosen so the split stays feasible at that cost: the
+# exhaustive solver is asked at HIGH x COST_FACTOR.
+LOW=4 HIGH=22 COST_FACTOR=1.6
 A_STEPS="$LOW:4,$HIGH:10,$LOW:6"
 B_STEPS="$LOW:6,$HIGH:10,$LOW:4"
 if [ "$AGENT_SANITIZED" = 1 ]; then
@@ -48,13 +52,15 @@ for P in a b; do
         wait_ready $P 30 || die "pipeline $P never became ready"
 done
 
-# A feasible split exists at the peak rates (both high at once), with the profiles' models.
+# A feasible split exists at the peak rates (both high at once), with the profiles' models, even
+# when items cost COST_FACTOR times their profile.
+PEAK=$("$PY" -c "print($HIGH * $COST_FACTOR)")
 if ! "$ORACLE" --node-millicores "$NODE_MC" \
-        --pipeline "$TMP/a.json" --rps "$HIGH" --budget-ms "$SLO_MS" \
-        --pipeline "$TMP/b.json" --rps "$HIGH" --budget-ms "$SLO_MS" >"$TMP/oracle.json"; then
+        --pipeline "$TMP/a.json" --rps "$PEAK" --budget-ms "$SLO_MS" \
+        --pipeline "$TMP/b.json" --rps "$PEAK" --budget-ms "$SLO_MS" >"$TMP/oracle.json"; then
         die "control-oracle failed: $(cat "$TMP/oracle.json")"
 fi
-say "exhaustive solver at $HIGH + $HIGH rps: $(cat "$TMP/oracle.json")"
+say "exhaustive solver at $PEAK + $PEAK rps: $(cat "$TMP/oracle.json")"
 [ "$(jget "$TMP/oracle.json" 'j["feasible"]')" = True ] ||
         die "no feasible split at the peak rates: the SLO checks would be meaningless"
 
@@ -133,13 +139,7 @@ for P in ("a", "b"):
     if not kept or att < 99.0:
         msg = "%s: attainment %.2f%% < 99%%; misses: %s" % (
             P, att, [(round(r["t"] + off, 2), r["lat"]) for r in kept if not r["within"]][:10])
-        # Known issue (#9, open): with two pipelines sharing two loaded cores the plans keep to
-        # the node's capacity (asserted above) but not always to both SLOs. Reported here,
-        # enforced with CONTROL_STRICT=1.
-        if os.environ.get("CONTROL_STRICT") == "1":
-            bad(msg)
-        else:
-            print("KNOWN ISSUE (#9, not enforced; CONTROL_STRICT=1 enforces): " + msg)
+        bad(msg)
 sys.exit(0 if ok else 1)
 EOF
         fail "the two pipelines did not share the node correctly (figures above)"

@@ -288,7 +288,11 @@ agent_cleanup() {
                 say "FAILED ($AGENT_FAILURES failed checks, exit $rc); files kept in $TMP"
                 exit 1
         fi
-        rm -rf "$TMP"
+        if [ "${AGENT_KEEP:-0}" = 1 ]; then
+                say "AGENT_KEEP=1: files kept in $TMP"
+        else
+                rm -rf "$TMP"
+        fi
         say "PASS"
         exit 0
 }
