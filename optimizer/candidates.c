@@ -341,6 +341,7 @@ static int push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c)
 /* The least replicas carrying λ at (v, b, mc), then more while the replicas stay busier than
  * EXTRA_REPLICAS_RHO: each one shortens the wait behind other batches (opt_queue_delay_ms). */
 #define EXTRA_REPLICAS_RHO 0.5
+#define EXTRA_REPLICAS_MAX 1
 static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *sp, uint32_t v,
                       uint32_t b, uint32_t mc, opt__stage_cands *sc, size_t *cap)
 {
@@ -351,9 +352,10 @@ static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *
         if (n == 0)
                 return 0;
         r = push_cand(sc, cap, &c);
-        while (r == 0 && ++n <= sp->r_hi &&
-               pl->lambda_rps / c.throughput_rps > EXTRA_REPLICAS_RHO &&
-               eval_config(pl, st, v, b, mc, n, &c))
+        for (uint32_t k = 0; r == 0 && k < EXTRA_REPLICAS_MAX && ++n <= sp->r_hi &&
+                             pl->lambda_rps / c.throughput_rps > EXTRA_REPLICAS_RHO &&
+                             eval_config(pl, st, v, b, mc, n, &c);
+             k++)
                 r = push_cand(sc, cap, &c);
         return r;
 }
