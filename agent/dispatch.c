@@ -379,8 +379,16 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
         spp_items_begin(f, &it);
         while (spp_items_next(&it, &item) && i < n) {
                 Request *req = r->batch[i++];
-                req->variants[s->index] = (uint16_t)r->variant;
-                item_done(s, req, &item, now);
+                if (req->state != REQ_ANSWERED) {
+                        req->variants[s->index] = (uint16_t)r->variant;
+                        item_done(s, req, &item, now);
+                }
+                request_unref(req); /* the batch's reference */
+        }
+        for (; i < n; i++) { /* a frame with fewer items than the batch */
+                request_answer_error(r->batch[i], 502, "worker failed",
+                                     "the worker's answer lacked this item");
+                request_unref(r->batch[i]);
         }
         stage_dispatch(s, now);
         if (s->index + 1 < s->pipeline->cfg->n_stages)
@@ -399,16 +407,18 @@ void stage_batch_failed(Replica *r, const char *why, uint64_t now)
         for (uint32_t i = 0; i < n; i++) {
                 Request *req = r->batch[i];
                 req->replica = NULL;
-                if (req->conn && !s->pipeline->retired &&
-                    now + stage_estimate_us(1, s) <= req->deadline_us &&
-                    stage_enqueue(s, req, now) >= 0) {
+                if (req->state == REQ_ANSWERED) {
+                        /* answered meanwhile */
+                } else if (req->conn && !s->pipeline->retired &&
+                           now + stage_estimate_us(1, s) <= req->deadline_us &&
+                           stage_enqueue(s, req, now) >= 0) {
                         m->m.requeued++;
-                        continue;
-                }
-                if (!req->conn)
+                } else if (!req->conn) {
                         request_answer(req, 499, "text/plain", "", 0);
-                else
+                } else {
                         request_answer_error(req, 502, "worker failed", detail);
+                }
+                request_unref(req); /* the batch's reference */
         }
 }
 

@@ -601,6 +601,16 @@ int manager_run(Manager *m)
         return 0;
 }
 
+/* Forgets the batches still in workers (a forced stop): the requests go next, whatever their
+ * references, and a replica killed afterwards must not touch them. */
+static void drop_batches(Pipeline *list)
+{
+        for (Pipeline *p = list; p; p = p->next)
+                for (size_t i = 0; i < p->cfg->n_stages; i++)
+                        for (Replica *r = p->stages[i].replicas; r; r = r->next)
+                                r->batch_n = 0;
+}
+
 Manager *manager_free(Manager *m)
 {
         if (!m)
@@ -613,6 +623,8 @@ Manager *manager_free(Manager *m)
          * MHD_stop_daemon aborts the process on one still suspended. */
         http_run(m);
         http_free(m);
+        drop_batches(m->pipelines);
+        drop_batches(m->retired);
         while (m->requests) { /* only after a forced stop: drop every reference */
                 m->requests->refs = 1;
                 request_unref(m->requests);

@@ -298,6 +298,9 @@ int replica_send_batch(Replica *r, Request **reqs, uint32_t n)
         for (uint32_t i = 0; i < n; i++) {
                 reqs[i]->state = REQ_INFLIGHT;
                 reqs[i]->replica = r;
+                /* The batch's own reference: a request answered meanwhile (the agent's
+                 * shutdown deadline) is freed only when its batch comes back or fails. */
+                reqs[i]->refs++;
         }
         replica_push(r);
         return 0;

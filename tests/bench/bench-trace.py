@@ -462,15 +462,20 @@ class Run:
             time.sleep(0.1)
 
     def stop_agent(self):
-        """SIGTERM, at most 20 s; returns True when sponged exited 0 by itself."""
+        """SIGTERM; returns True when sponged exited 0 by itself. It answers every accepted
+        request first and waits for the batches in its workers: its own bound is the node's
+        drain_timeout_ms (default 30 s) plus 6 s for the workers to stop (agent/manager.c).
+        Under sanitizers a batch of a large variant takes tens of seconds."""
+        limit = 40
         if self.agent.poll() is None:
             self.agent.send_signal(signal.SIGTERM)
         try:
-            rc = self.agent.wait(timeout=20)
+            rc = self.agent.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             self.agent.kill()
             self.agent.wait()
-            log(f"{self.seg['name']}/{self.policy}: sponged did not exit within 20 s: killed")
+            log(f"{self.seg['name']}/{self.policy}: sponged did not exit within {limit:.0f} s: "
+                "killed")
             rc = None
         self.log.close()
         return rc == 0
@@ -491,8 +496,11 @@ class Run:
                "--scale", str(seg["scale"] / RATE_RESOLUTION),
                "--slo-ms", str(self.ctx.slo_ms), "--body-bytes", str(a.body_bytes),
                "--seed", str(a.seed), "--csv", csv_path, "--quiet",
-               # every request gets its answer (at the latest its 504 at the deadline)
-               "--drain-s", str(max(10, math.ceil(self.ctx.slo_ms / 1000) + 5))]
+               # every request gets its answer: queued ones at the latest their 504 at the
+               # deadline, one in a worker's batch when the batch returns (under sanitizers a
+               # large variant's batch takes tens of seconds)
+               "--drain-s", str(max(10, math.ceil(self.ctx.slo_ms / 1000) + 5) *
+                                (3 if a.sanitized else 1))]
         if a.image_bytes > 0:
             cmd += ["--ghent", self.ctx.ghent_path, "--image-bytes", str(a.image_bytes)]
         t0 = time.monotonic()

@@ -11,7 +11,8 @@ set(SPONGE_AGENT_ITESTS
     kill-worker       150
     bad-requests      150
     reload            120
-    sigterm           150)
+    sigterm           150
+    stop-deadline     90)
 while(SPONGE_AGENT_ITESTS)
   list(POP_FRONT SPONGE_AGENT_ITESTS name timeout)
   sponge_add_test(NAME agent.${name}
