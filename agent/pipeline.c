@@ -54,6 +54,24 @@ static int stage_models_init(Stage *s, char *err, size_t errlen)
         return 0;
 }
 
+/* A starting plan (the file's, or the most cores allowed) above what one replica may get on
+ * this node could never be written to a cgroup: the largest allowed size that fits instead. */
+static void clamp_to_node(const Manager *m, Stage *s)
+{
+        const pl_stage *c = s->cfg;
+        uint32_t cap = m->capacity_millicores, mc;
+
+        if (!cap || s->plan.millicores <= cap || cap < c->millicores_min)
+                return;
+        mc = c->millicores_step ? c->millicores_min + (cap - c->millicores_min) /
+                                                          c->millicores_step * c->millicores_step
+                                : c->millicores_min;
+        log_warning("Pipeline %s, stage %s: starting plan of %u millicores per replica exceeds "
+                    "the node's %u; starting with %u",
+                    s->pipeline->cfg->name, c->name, s->plan.millicores, cap, mc);
+        s->plan.millicores = mc;
+}
+
 int pipeline_new(Manager *m, pl_pipeline *cfg, Pipeline **ret)
 {
         _cleanup_free_ pl_plan_entry *plan = NULL;
@@ -78,6 +96,7 @@ int pipeline_new(Manager *m, pl_pipeline *cfg, Pipeline **ret)
                 s->index = i;
                 s->cfg = &cfg->stages[i];
                 s->plan = plan[i];
+                clamp_to_node(m, s);
                 r = sq_queue_init(&s->queue, cfg->queue_limit);
                 if (r < 0)
                         goto fail;

@@ -168,10 +168,16 @@ agent_config() {
 }
 
 # agent_start — starts sponged in the background (stderr to $LOG) and waits up to 15 s for
-# GET /healthz to answer 200.
+# GET /healthz to answer 200. With AGENT_LIMIT_VM_KB set, sponged runs under that address-space
+# limit (ulimit -v; its workers inherit it): a real, black-box way to make allocations fail.
 agent_start() {
         [ -n "${NODE_CONFIG:-}" ] || agent_config ""
-        "$BIN/sponged" --config "$NODE_CONFIG" 2>>"$LOG" &
+        if [ -n "${AGENT_LIMIT_VM_KB:-}" ]; then
+                (ulimit -v "$AGENT_LIMIT_VM_KB" && exec "$BIN/sponged" --config "$NODE_CONFIG") \
+                        2>>"$LOG" &
+        else
+                "$BIN/sponged" --config "$NODE_CONFIG" 2>>"$LOG" &
+        fi
         SPONGED_PID=$!
         AGENT_PIDS+=("$SPONGED_PID")
         local i
