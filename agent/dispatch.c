@@ -376,6 +376,7 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
         else if (!r->batch_cpu_start_us)
                 opt_rls_update(&s->rls[r->variant], n, r->millicores, (double)took / 1000.0);
         r->batch_n = 0;
+        /* on_result (worker.c) checked the frame: exactly the batch's n items, in order */
         spp_items_begin(f, &it);
         while (spp_items_next(&it, &item) && i < n) {
                 Request *req = r->batch[i++];
@@ -384,11 +385,6 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
                         item_done(s, req, &item, now);
                 }
                 request_unref(req); /* the batch's reference */
-        }
-        for (; i < n; i++) { /* a frame with fewer items than the batch */
-                request_answer_error(r->batch[i], 502, "worker failed",
-                                     "the worker's answer lacked this item");
-                request_unref(r->batch[i]);
         }
         stage_dispatch(s, now);
         if (s->index + 1 < s->pipeline->cfg->n_stages)

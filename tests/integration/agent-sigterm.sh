@@ -69,10 +69,7 @@ grep -q 'SIGTERM: no new requests' "$LOG" || fail "the log does not show the SIG
 grep -q 'exiting' "$LOG" || fail "the log does not show the exit"
 
 # Nothing left: no worker, no cgroup (v1: nor its cpuacct mirror).
-for p in $WORKERS; do
-        [ -d "/proc/$p" ] && fail "worker $p still exists after sponged exited"
-done
-[ -z "$(agent_leftover_pids)" ] || fail "processes left after exit: $(agent_leftover_pids | tr '\n' ' ')"
-[ -z "$(agent_cgroup_dirs)" ] || fail "cgroups left after exit: $(agent_cgroup_dirs | tr '\n' ' ')"
+# shellcheck disable=SC2086 # a list of pids
+agent_check_nothing_left $WORKERS
 
 agent_finish

@@ -62,10 +62,7 @@ grep -q 'did not finish in time' "$LOG" || fail "the log does not show the force
 if grep -q 'Sanitizer' "$LOG"; then
         fail "sanitizer report: $(grep -m1 'ERROR: AddressSanitizer\|runtime error' "$LOG")"
 fi
-for p in $WORKERS; do
-        [ -d "/proc/$p" ] && fail "worker $p still exists after sponged exited"
-done
-[ -z "$(agent_leftover_pids)" ] || fail "processes left after exit: $(agent_leftover_pids | tr '\n' ' ')"
-[ -z "$(agent_cgroup_dirs)" ] || fail "cgroups left after exit: $(agent_cgroup_dirs | tr '\n' ' ')"
+# shellcheck disable=SC2086 # a list of pids
+agent_check_nothing_left $WORKERS
 
 agent_finish

@@ -23,54 +23,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib-agent.sh"
 control_init() {
         local name=$1 port=$2
         shift 2
-        TEST_NAME=agent.control-$name
-        PORT=$port
-        SRC=${2:-${SPONGE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}}
-        BUILD=${1:-${SPONGE_BINARY_DIR:-$SRC/build-itest}}
-        BIN=$BUILD/bin
-        case $PORT in
-        188[3-4][0-9]) ;;
-        *) die "port $PORT outside the control tests' range 18830-18849" ;;
-        esac
-        if [ "$(id -u)" -ne 0 ]; then
-                skip "needs root: sponged creates cgroups in the kernel's cpu hierarchy"
-        fi
-        local tool
-        for tool in curl python3 timeout; do
-                command -v "$tool" >/dev/null || skip "$tool is not installed (tests/setup.sh installs it)"
-        done
-        PY=$(command -v python3)
-        [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-        for tool in sponged spongectl sponge-worker-flops sponge-worker-echo sponge-load; do
-                [ -x "$BIN/$tool" ] || die "$BIN/$tool not built (build directory $BUILD)"
-        done
-        agent_detect_cgroup
-        CG_ROOT=$CG_MOUNT/sponged-ctl-$name-$$
-        [ -n "$CG_ACCT_ROOT" ] && CG_ACCT_ROOT=${CG_ACCT_ROOT%/*}/sponged-ctl-$name-$$
-        AGENT_SANITIZED=0 CTL_SCALE=1
-        if ldd "$BIN/sponge-worker-flops" 2>/dev/null | grep -Eq 'lib(a|ub)san' ||
-                ldd "$BIN/sponged" 2>/dev/null | grep -Eq 'lib(a|ub)san'; then
-                AGENT_SANITIZED=1 CTL_SCALE=10
-        fi
-        TAG="itest$$"
-        TMP=$(mktemp -d "/tmp/agent-itest.$TEST_NAME.XXXXXX") || die "mktemp failed"
-        PIPELINES_DIR=$TMP/pipelines.d
-        mkdir -p "$PIPELINES_DIR"
-        # shellcheck disable=SC2034 # LOG and UNIX_SOCK are lib-agent.sh's
-        LOG=$TMP/sponged.log
-        URL=http://127.0.0.1:$PORT
-        # shellcheck disable=SC2034
-        UNIX_SOCK=$TMP/api.sock
-        agent_write_pytool
-        ctl_write_tool
-        trap agent_cleanup EXIT
-        trap 'fail "interrupted"; exit 1' INT TERM
-        if "$PY" "$PYTOOL" port-busy "$PORT"; then
-                die "port $PORT is already in use (another test run?)"
-        fi
+        AGENT_PORTS=18830-18849
+        AGENT_TOOLS=sponge-load
+        AGENT_CG_NAME=sponged-ctl-$name-$$
+        AGENT_INIT_HOOK=ctl_write_tool
+        agent_init "agent.control-$name" "$port" "$@"
+        # shellcheck disable=SC2034 # read by ctl_pipe
+        CTL_SCALE=$([ "$AGENT_SANITIZED" = 1 ] && echo 10 || echo 1)
         PROFILES=$SRC/pipelines/worker/profiles
         [ -r "$PROFILES/resnet18.json" ] || die "no measured profiles in $PROFILES"
-        say "build $BUILD$([ "$AGENT_SANITIZED" = 1 ] && echo ' (sanitizers)'), cgroup $CG_VERSION, root $CG_ROOT, port $PORT, temp $TMP"
 }
 
 # ctltool CMD ARGS... — the Python helper of the control tests.

@@ -79,6 +79,11 @@ wait_until() {
 # ---- set-up ---------------------------------------------------------------------------------
 
 # agent_init TEST_NAME PORT [BINARY_DIR [SOURCE_DIR]]
+# Knobs another family of tests (control-lib.sh) sets before calling agent_init: its ports,
+# the extra binaries it needs, its cgroup root's name, and a hook run once TMP exists.
+AGENT_PORTS=${AGENT_PORTS:-18770-18789}
+AGENT_TOOLS=${AGENT_TOOLS:-}
+AGENT_CG_NAME=${AGENT_CG_NAME:-sponged-itest-$$}
 agent_init() {
         TEST_NAME=$1
         PORT=$2
@@ -86,10 +91,10 @@ agent_init() {
         SRC=${2:-${SPONGE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}}
         BUILD=${1:-${SPONGE_BINARY_DIR:-$SRC/build-itest}}
         BIN=$BUILD/bin
-        case $PORT in
-        187[7-8][0-9]) ;;
-        *) die "port $PORT outside the agent tests' range 18770-18789" ;;
-        esac
+        # Each family of tests has its own ports (control-lib.sh sets AGENT_PORTS to its own).
+        local lo=${AGENT_PORTS%-*} hi=${AGENT_PORTS#*-}
+        [ "$PORT" -ge "$lo" ] && [ "$PORT" -le "$hi" ] ||
+                die "port $PORT outside this test family's range $AGENT_PORTS"
         if [ "$(id -u)" -ne 0 ]; then
                 skip "needs root: sponged creates cgroups in the kernel's cpu hierarchy"
         fi
@@ -101,14 +106,16 @@ agent_init() {
         # second per call on a loaded machine, and the tests call Python a lot.
         PY=$(command -v python3)
         [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-        for tool in sponged spongectl sponge-worker-flops sponge-worker-echo; do
+        # shellcheck disable=SC2086 # AGENT_TOOLS is a list
+        for tool in sponged spongectl sponge-worker-flops sponge-worker-echo $AGENT_TOOLS; do
                 [ -x "$BIN/$tool" ] || die "$BIN/$tool not built (build directory $BUILD)"
         done
         agent_detect_cgroup
         # Sanitizer builds run the flops workers about 10 times slower (said in the log line;
         # the loads are bounded by time, not by count, so they adapt).
         AGENT_SANITIZED=0
-        if ldd "$BIN/sponge-worker-flops" 2>/dev/null | grep -Eq 'lib(a|ub)san'; then
+        if ldd "$BIN/sponge-worker-flops" 2>/dev/null | grep -Eq 'lib(a|ub)san' ||
+                ldd "$BIN/sponged" 2>/dev/null | grep -Eq 'lib(a|ub)san'; then
                 AGENT_SANITIZED=1
         fi
         TAG="itest$$"
@@ -119,6 +126,7 @@ agent_init() {
         URL=http://127.0.0.1:$PORT
         UNIX_SOCK=$TMP/api.sock
         agent_write_pytool
+        [ -n "${AGENT_INIT_HOOK:-}" ] && "$AGENT_INIT_HOOK"
         trap agent_cleanup EXIT
         trap 'fail "interrupted"; exit 1' INT TERM
         if "$PY" "$PYTOOL" port-busy "$PORT"; then
@@ -148,13 +156,13 @@ agent_detect_cgroup() {
                 fi
         done </proc/self/mountinfo
         [ -n "$CG_VERSION" ] || skip "no cgroup cpu controller is mounted (neither v1 nor v2)"
-        CG_ROOT=$CG_MOUNT/sponged-itest-$$
+        CG_ROOT=$CG_MOUNT/$AGENT_CG_NAME
         if [ "$CG_VERSION" = v1 ]; then
                 local acct
                 acct=$(awk '$0 ~ / - cgroup / { n=split($NF, o, ","); for (i = 1; i <= n; i++)
                         if (o[i] == "cpuacct") print $5 }' /proc/self/mountinfo | head -n1)
                 if [ -n "$acct" ] && [ "$acct" != "$CG_MOUNT" ]; then
-                        CG_ACCT_ROOT=$acct/sponged-itest-$$
+                        CG_ACCT_ROOT=$acct/$AGENT_CG_NAME
                 fi
         fi
 }
@@ -301,6 +309,17 @@ agent_cleanup() {
         fi
         say "PASS"
         exit 0
+}
+
+# agent_check_nothing_left PIDS... — after sponged exited: none of these workers, no process
+# of the test's tag and no cgroup of the test (v1: nor its cpuacct mirror) is left.
+agent_check_nothing_left() {
+        local p
+        for p in "$@"; do
+                [ -d "/proc/$p" ] && fail "worker $p still exists after sponged exited"
+        done
+        [ -z "$(agent_leftover_pids)" ] || fail "processes left after exit: $(agent_leftover_pids | tr '\n' ' ')"
+        [ -z "$(agent_cgroup_dirs)" ] || fail "cgroups left after exit: $(agent_cgroup_dirs | tr '\n' ' ')"
 }
 
 # agent_finish — ends the test (the EXIT trap checks for leftovers and sets the status).
