@@ -16,7 +16,7 @@ done
 
 loop_json=$(SPONGE_SOURCE_DIR=$src "$build/bin/bench-adapt" 2>/dev/null | tail -n 1)
 
-port=18805
+port=$((18805 + ${SPONGE_TEST_PORT_OFFSET:-0}))
 work=$(mktemp -d /tmp/bench-adapt.XXXXXX)
 mkdir -p "$work/p"
 cgroot=/sys/fs/cgroup/cpu/sponged-bench-adapt

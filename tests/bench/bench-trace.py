@@ -54,8 +54,8 @@ SEGMENTS = {
 RATE_RESOLUTION = 100  # schedule files hold rate x 100 as integers (sponge-load reads integers)
 # The slices in tests/data (used when the full trace is not there): first index of each.
 SLICES = {"twitter-bursty.txt": 1301160, "twitter-steady-high.txt": 1768800}
-PORT_BASE = 18820  # 18820-18828 for the runs, 18829 for the smoke test
-CG_NAME = "sponged-bench-trace"
+PORT_BASE = 18820 + int(os.environ.get("SPONGE_TEST_PORT_OFFSET", "0"))  # +0..8 runs, +9 smoke
+CG_NAME = "sponged-bench-trace" + os.environ.get("SPONGE_TEST_PORT_OFFSET", "")
 BOOST_SHARES = 10240  # cgroup v1 cpu.shares of our groups (the default is 1024)
 BOOST_WEIGHT = 1000  # cgroup v2 cpu.weight (default 100)
 
@@ -1020,7 +1020,7 @@ def main():
                 if p not in plans and p in ("vertical", "horizontal"):
                     seg["results"][p] = {"failed": f"no {p} plan serves the peak"}
                     continue
-                port = 18829 if a.smoke else PORT_BASE + k % 9
+                port = PORT_BASE + 9 if a.smoke else PORT_BASE + k % 9
                 k += 1
                 for _ in range(50):
                     if port_free(port):

@@ -19,7 +19,8 @@
 # the environment variable ITEST_TAG that every test pipeline gives its variants, and by their
 # membership in the test's cgroup root.
 #
-# Every wait has a bound. Ports: the agent tests use 18770-18789 only.
+# Every wait has a bound. Ports: the agent tests use 18770-18789 only (plus
+# $SPONGE_TEST_PORT_OFFSET when set).
 #
 # Arguments of a test script: [BINARY_DIR [SOURCE_DIR]]; otherwise $SPONGE_BINARY_DIR and
 # $SPONGE_SOURCE_DIR (set by CTest), otherwise the build-itest directory next to the sources.
@@ -95,6 +96,9 @@ agent_init() {
         local lo=${AGENT_PORTS%-*} hi=${AGENT_PORTS#*-}
         [ "$PORT" -ge "$lo" ] && [ "$PORT" -le "$hi" ] ||
                 die "port $PORT outside this test family's range $AGENT_PORTS"
+        # SPONGE_TEST_PORT_OFFSET shifts every test port, so two checkouts can run their suites
+        # side by side on one machine (default 0: the ranges documented above).
+        PORT=$((PORT + ${SPONGE_TEST_PORT_OFFSET:-0}))
         if [ "$(id -u)" -ne 0 ]; then
                 skip "needs root: sponged creates cgroups in the kernel's cpu hierarchy"
         fi
