@@ -21,6 +21,14 @@ packages=(
   curl wrk nginx-light gnuplot-nox dataset-fashion-mnist procps psmisc python3 python3-jsonschema
   # VM tests: Debian's kernel under qemu with a busybox initramfs, systemd as PID 1
   qemu-system-x86 busybox-static cpio kmod systemd
+  # real models: PyTorch workers (Debian's python3, not a version manager's)
+  python3-torch
+  # operators: promtool (metrics check), man pages (scdoc), the web view's browser test
+  prometheus scdoc chromium
+  # fuzzing: libFuzzer and the sanitizer runtimes for clang
+  libclang-rt-14-dev
+  # past one node: the load balancer in front of several agents
+  haproxy
 )
 
 missing=()
