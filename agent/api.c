@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "agent/bounded.h"
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/manager.h"
@@ -463,6 +464,8 @@ static enum MHD_Result infer_finish(HttpCtx *ctx, struct MHD_Connection *c)
                 req->response = NULL;
                 return ret;
         }
+        if (!req->conn)
+                return MHD_NO; /* the client left while suspended (bounded.c): close */
         if (req->state != REQ_NEW)
                 return MHD_YES; /* still suspended by a spurious call */
         if (ctx->early_status) {
@@ -489,6 +492,7 @@ static enum MHD_Result infer_finish(HttpCtx *ctx, struct MHD_Connection *c)
                 return infer_finish(ctx, c);
         req->suspended = true;
         MHD_suspend_connection(c);
+        client_watch(req);
         return MHD_YES;
 }
 

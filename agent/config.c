@@ -24,6 +24,10 @@ int node_config_defaults(NodeConfig *c)
             .max_wait_us = USEC_PER_SEC,
             .drain_timeout_us = 30 * USEC_PER_SEC,
             .restart_backoff_max_us = 10 * USEC_PER_SEC,
+            .startup_timeout_min_us = 10 * USEC_PER_SEC,
+            .head_timeout_us = 30 * USEC_PER_SEC,
+            .max_body_bytes_in_flight = 256u << 20,
+            .max_connections_per_ip = 1024,
             .control = true,
             .ebpf = true,
             .log_level = LOG_LEVEL_INFO,
@@ -196,6 +200,8 @@ static const DurationKey duration_keys[] = {
     {"max_batch_wait_ms", 0, 3600000, offsetof(NodeConfig, max_wait_us)},
     {"drain_timeout_ms", 0, 3600000, offsetof(NodeConfig, drain_timeout_us)},
     {"restart_backoff_max_ms", 10, 3600000, offsetof(NodeConfig, restart_backoff_max_us)},
+    {"startup_timeout_min_ms", 100, 3600000, offsetof(NodeConfig, startup_timeout_min_us)},
+    {"request_head_timeout_ms", 100, 30000, offsetof(NodeConfig, head_timeout_us)},
 };
 
 static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_t errlen)
@@ -230,18 +236,28 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                         c->millicores = (uint32_t)u;
                 return r;
         }
+        if (strcmp(key, "max_body_bytes_in_flight") == 0)
+                return get_uint(v, key, 1 << 20, UINT64_C(1) << 40, 1, &c->max_body_bytes_in_flight,
+                                err, errlen);
+        if (strcmp(key, "max_connections_per_ip") == 0) {
+                r = get_uint(v, key, 0, 1000000, 1, &u, err, errlen);
+                if (r >= 0)
+                        c->max_connections_per_ip = (uint32_t)u;
+                return r;
+        }
         if (strcmp(key, "max_requests") == 0) {
                 r = get_uint(v, key, 1, 10000000, 1, &u, err, errlen);
                 if (r >= 0)
                         c->max_requests = (uint32_t)u;
                 return r;
         }
-        return fail(
-            err, errlen,
-            "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
-            "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
-            "drain_timeout_ms, restart_backoff_max_ms, max_requests, control, ebpf, log_level)",
-            key);
+        return fail(err, errlen,
+                    "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
+                    "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
+                    "drain_timeout_ms, restart_backoff_max_ms, startup_timeout_min_ms, "
+                    "request_head_timeout_ms, max_body_bytes_in_flight, max_connections_per_ip, "
+                    "max_requests, control, ebpf, log_level)",
+                    key);
 }
 
 int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen)

@@ -38,6 +38,12 @@ typedef struct NodeConfig {
         bool control;  /* run the control loop (false: plans only by hand) */
         bool ebpf;     /* load the run-queue delay programs when possible */
         int log_level; /* 3..7, syslog priorities */
+
+        /* bounded failure (agent/bounded.c, agent/api.c) */
+        uint64_t startup_timeout_min_us;   /* floor of a worker's start-up deadline */
+        uint64_t head_timeout_us;          /* a request head must be complete within this */
+        uint64_t max_body_bytes_in_flight; /* bodies of all requests in flight before 503 */
+        uint32_t max_connections_per_ip;   /* 0 = no limit */
 } NodeConfig;
 
 /* Fills *c with the defaults (allocating the default strings). Returns 0 or -ENOMEM. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/bounded.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 
@@ -53,6 +54,7 @@ void request_unref(Request *req)
         if (req->next_all)
                 req->next_all->prev_all = req->prev_all;
         m->n_requests--;
+        client_unwatch(req);
         if (req->response)
                 MHD_destroy_response(req->response);
         buf_done(&req->data);
@@ -134,6 +136,7 @@ void request_answer(Request *req, unsigned status, const char *content_type, con
                         req->response = resp;
                 }
                 if (req->suspended) {
+                        client_unwatch(req);
                         req->suspended = false;
                         MHD_resume_connection(req->conn);
                         m->resumed = true;
@@ -195,6 +198,7 @@ int request_admit(Request *req, uint64_t now)
 
 void request_cancel(Request *req)
 {
+        client_unwatch(req);
         req->conn = NULL;
         req->suspended = false;
         /* Queued: answer now (nobody listens). In flight: the result is dropped on return. */
@@ -391,7 +395,8 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
                 stage_dispatch(&s->pipeline->stages[s->index + 1], now);
 }
 
-void stage_batch_failed(Replica *r, const char *why, uint64_t now)
+void stage_batch_abandon(Replica *r, unsigned status, const char *error, const char *why,
+                         bool requeue, uint64_t now)
 {
         Stage *s = r->stage;
         Manager *m = s->pipeline->manager;
@@ -405,17 +410,49 @@ void stage_batch_failed(Replica *r, const char *why, uint64_t now)
                 req->replica = NULL;
                 if (req->state == REQ_ANSWERED) {
                         /* answered meanwhile */
-                } else if (req->conn && !s->pipeline->retired &&
+                } else if (requeue && req->conn && !s->pipeline->retired &&
                            now + stage_estimate_us(1, s) <= req->deadline_us &&
                            stage_enqueue(s, req, now) >= 0) {
                         m->m.requeued++;
                 } else if (!req->conn) {
                         request_answer(req, 499, "text/plain", "", 0);
                 } else {
-                        request_answer_error(req, 502, "worker failed", detail);
+                        request_answer_error(req, status, error, detail);
                 }
                 request_unref(req); /* the batch's reference */
         }
+}
+
+void stage_batch_failed(Replica *r, const char *why, uint64_t now)
+{
+        stage_batch_abandon(r, 502, "worker failed", why, true, now);
+}
+
+uint32_t stage_expire(Stage *s, uint64_t now)
+{
+        sq_node *nodes[DROP_CHUNK];
+        uint32_t n, total = 0;
+
+        do {
+                n = sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
+                answer_dropped(s, nodes, n, "expired while waiting for a free replica");
+                total += n;
+        } while (n == DROP_CHUNK);
+        s->m.expired += total;
+        s->pipeline->manager->m.expired += total;
+        return total;
+}
+
+uint64_t stage_expire_at(Stage *s)
+{
+        sq_node *head = sq_peek(&s->queue);
+        uint64_t est;
+
+        if (!head || s->pipeline->cfg->late != PL_LATE_DROP)
+                return 0;
+        est = stage_estimate_us(1, s);
+        /* hopeless once now + est > deadline */
+        return head->deadline_us > est ? head->deadline_us - est + 1 : 1;
 }
 
 static uint64_t earliest(uint64_t a, uint64_t b)
@@ -443,5 +480,7 @@ static uint64_t pipelines_next_wake(Pipeline *list)
 
 uint64_t manager_next_wake(Manager *m)
 {
-        return earliest(pipelines_next_wake(m->pipelines), pipelines_next_wake(m->retired));
+        return earliest(
+            earliest(pipelines_next_wake(m->pipelines), pipelines_next_wake(m->retired)),
+            bounded_next_wake(m));
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent/api.h"
+#include "agent/bounded.h"
 #include "agent/control.h"
 #include "agent/ebpf.h"
 #include "agent/log.h"
@@ -384,6 +385,7 @@ static void begin_stop(Manager *m, const char *why)
         notify_send("STOPPING=1");
         m->stopping = true;
         m->stop_deadline_us = now_us() + m->config.drain_timeout_us;
+        m->drain_deadline_us = m->stop_deadline_us;
         http_quiesce(m);
 }
 
@@ -461,6 +463,7 @@ static void integrate_cores(Manager *m, uint64_t now)
 void manager_run_due(Manager *m, uint64_t now)
 {
         integrate_cores(m, now);
+        bounded_run_due(m, now);
         for (Pipeline *p = m->pipelines; p; p = p->next)
                 for (size_t i = 0; i < p->cfg->n_stages; i++)
                         stage_run_due(&p->stages[i], now);
@@ -549,6 +552,8 @@ static void wait_events(Manager *m, uint64_t until)
                         handle_signals(m);
                 else if (src->kind == EVENT_HTTP)
                         m->resumed = true; /* run libmicrohttpd once below */
+                else if (src->kind == EVENT_CLIENT)
+                        client_on_event(sq_container_of(src, Request, client_ev), ev[i].events);
                 else
                         replica_on_event((Replica *)src, ev[i].events);
         }
@@ -582,7 +587,8 @@ int manager_run(Manager *m)
                 }
                 if (m->stopping && stop_step(m, now))
                         break;
-                if (m->stopping && now > m->stop_deadline_us + STOP_WORKERS_US) {
+                if (m->stopping && (now > m->stop_deadline_us + STOP_WORKERS_US ||
+                                    now > m->drain_deadline_us + STOP_SLACK_US)) {
                         log_warning("Shutdown: %u requests or workers did not finish in time; "
                                     "exiting anyway",
                                     m->n_requests);

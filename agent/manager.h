@@ -48,7 +48,7 @@ typedef struct Replica Replica;
 typedef struct Request Request;
 
 /* What an epoll event points at. */
-typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA } EventKind;
+typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA, EVENT_CLIENT } EventKind;
 typedef struct EventSource {
         EventKind kind;
 } EventSource;
@@ -80,6 +80,7 @@ struct Replica {
         uint32_t batch_n, batch_cap;
         uint64_t batch_start_us;
         uint64_t batch_cpu_start_us; /* the cgroup's CPU usage then; 0: not readable */
+        uint64_t batch_deadline_us;  /* given up (worker killed) past this (bounded.c) */
         /* supervision */
         uint64_t spawned_us, ready_us, stop_at_us, restart_at_us;
         cg_stat stat_prev; /* cpu.stat at the last control interval (ebpf.c) */
@@ -120,6 +121,7 @@ struct Pipeline {
         bool retired;     /* accepts nothing; freed when empty */
         bool pinned;      /* plan set by hand: the control loop leaves it alone */
         uint32_t live_requests;
+        uint64_t retire_deadline_us; /* retired: what is left is answered then (bounded.c) */
         PipelineMetrics m;
         struct ControlState *control; /* owned by control.c */
         Pipeline *next;
@@ -146,6 +148,10 @@ struct Request {
         unsigned status;
         struct MHD_Response *response; /* ready to queue on resume */
         Request *prev_all, *next_all;  /* manager's list of live requests */
+        /* while suspended: the client's socket in the manager's epoll, to notice it leave */
+        EventSource client_ev;
+        int client_fd;
+        bool client_watched;
 };
 
 struct Manager {
@@ -165,6 +171,9 @@ struct Manager {
         uint32_t next_replica_id; /* names replica cgroups uniquely across replacements */
         bool stopping;
         uint64_t stop_deadline_us;
+        /* SIGTERM + drain_timeout: workers still holding batches are killed then, and the
+         * loop ends by this + STOP_SLACK_US (bounded.c) */
+        uint64_t drain_deadline_us;
         bool resumed; /* a connection was resumed: run libmicrohttpd again */
         uint64_t started_us;
         NodeMetrics m;
@@ -215,6 +224,9 @@ int replica_resize(Replica *r, uint32_t millicores);
 uint64_t replica_cpu_usage_us(Replica *r);
 void replica_stop(Replica *r, uint64_t now);
 void replica_kill(Replica *r);
+/* Closes the connection, gives back the batch in flight (stage_batch_failed), kills the process
+ * (reaped through SIGCHLD) and records why. */
+void replica_lost(Replica *r, const char *why);
 /* A child exited: find its replica and handle it. */
 void manager_child_exited(Manager *m, pid_t pid, int status);
 Replica *replica_free(Replica *r);
@@ -237,6 +249,14 @@ void stage_dispatch(Stage *s, uint64_t now);
 void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now);
 /* The replica's batch is lost (worker died): re-queue what can still make it, answer the rest. */
 void stage_batch_failed(Replica *r, const char *why, uint64_t now);
+/* The replica's batch is given up (bounded.c): re-queue what can still make it when requeue,
+ * answer the rest with status, error and "stage S, replica rN: why" as detail. */
+void stage_batch_abandon(Replica *r, unsigned status, const char *error, const char *why,
+                         bool requeue, uint64_t now);
+/* Answers queued requests that can no longer make their deadline (even with no replica free);
+ * returns how many. stage_expire_at: when the head will be such a request (0 = never). */
+uint32_t stage_expire(Stage *s, uint64_t now);
+uint64_t stage_expire_at(Stage *s);
 /* The earliest time any stage asked to be woken (0 = none). */
 uint64_t manager_next_wake(Manager *m);
 void manager_run_due(Manager *m, uint64_t now);

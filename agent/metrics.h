@@ -59,6 +59,9 @@ typedef struct StageMetrics {
         Recent recent_processing;
         /* this control interval: what the model predicted for the batches run, what they took */
         double interval_predicted_ms, interval_observed_ms;
+        /* bounded failure (bounded.c) */
+        uint64_t batch_timeouts; /* batches given up: the worker did not answer in time */
+        uint64_t expired;        /* queued requests answered 504 by the timer (none free) */
 } StageMetrics;
 
 typedef struct NodeMetrics {
@@ -69,6 +72,16 @@ typedef struct NodeMetrics {
         uint64_t requeued;
         double core_seconds; /* all pipelines' allocation integrated over time */
         uint64_t integrated_at_us;
+
+        /* bounded failure (bounded.c, api.c) */
+        uint64_t batch_timeouts;      /* batches given up, worker killed and restarted */
+        uint64_t startup_timeouts;    /* workers not READY within their start-up deadline */
+        uint64_t expired;             /* queued requests answered 504 by the timer */
+        uint64_t clients_gone;        /* suspended requests whose client disconnected */
+        uint64_t retire_forced;       /* requests answered 503 at a retired pipeline's deadline */
+        uint64_t stop_kills;          /* workers killed at the SIGTERM drain deadline */
+        uint64_t http_budget_refused; /* requests refused 503: in-flight body byte budget */
+        uint64_t http_head_timeouts;  /* connections cut: request head not complete in time */
 } NodeMetrics;
 
 void histogram_observe(Histogram *h, uint64_t us);

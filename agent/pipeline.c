@@ -294,6 +294,7 @@ void pipeline_retire(Pipeline *p)
         if (p->retired)
                 return;
         p->retired = true;
+        p->retire_deadline_us = now_us() + p->manager->config.drain_timeout_us;
         log_info("Pipeline %s retired: finishing %u requests in flight", p->cfg->name,
                  p->live_requests);
 }

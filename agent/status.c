@@ -62,9 +62,11 @@ static json_t *stage_json(const Stage *s)
         json_t *reps = json_array();
         const sq_counters *q = &s->queue.counters;
 
+        json_t *j;
+
         for (const Replica *r = s->replicas; r; r = r->next)
                 json_array_append_new(reps, replica_json(r));
-        return json_pack(
+        j = json_pack(
             "{s:s, s:{s:s, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o}",
             "name", s->cfg->name, "plan", "variant", s->cfg->variants[s->plan.variant].name,
             "batch", (json_int_t)s->plan.batch, "millicores", (json_int_t)s->plan.millicores,
@@ -75,6 +77,12 @@ static json_t *stage_json(const Stage *s)
             "processing_p50_ms", ms(recent_quantile_us(&s->m.recent_processing, 0.5)),
             "processing_p99_ms", ms(recent_quantile_us(&s->m.recent_processing, 0.99)),
             "contention", contention_json(s), "replica_list", reps, "model", model_json(s));
+        if (j) {
+                json_object_set_new(j, "batch_timeouts",
+                                    json_integer((json_int_t)s->m.batch_timeouts));
+                json_object_set_new(j, "expired", json_integer((json_int_t)s->m.expired));
+        }
+        return j;
 }
 
 static json_t *outcomes_json(const PipelineMetrics *pm)
@@ -118,11 +126,26 @@ json_t *status_pipelines(const Manager *m)
         return json_pack("{s:o}", "pipelines", a);
 }
 
+/* Bounded failure (bounded.c, api.c): what was given up, cut off or refused, and why. */
+static json_t *bounded_json(const Manager *m)
+{
+        const NodeMetrics *n = &m->m;
+
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "batch_timeouts",
+                         (json_int_t)n->batch_timeouts, "startup_timeouts",
+                         (json_int_t)n->startup_timeouts, "expired", (json_int_t)n->expired,
+                         "clients_gone", (json_int_t)n->clients_gone, "retire_forced",
+                         (json_int_t)n->retire_forced, "stop_kills", (json_int_t)n->stop_kills,
+                         "http_budget_refused", (json_int_t)n->http_budget_refused,
+                         "http_head_timeouts", (json_int_t)n->http_head_timeouts);
+}
+
 json_t *status_node(const Manager *m)
 {
         const ControlStats *cs = control_stats(m);
+        json_t *j;
 
-        return json_pack(
+        j = json_pack(
             "{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:f, s:f, s:s, s:b, "
             "s:{s:I, s:f, s:f, s:f, s:f}}",
             "backend", cg_mode_name(cg_ctx_mode(m->cg)), "cgroup_note", cg_ctx_note(m->cg),
@@ -137,6 +160,9 @@ json_t *status_node(const Manager *m)
             (json_int_t)cs->iterations, "last_observe_ms", ms(cs->last_observe_us), "last_solve_ms",
             ms(cs->last_solve_us), "last_act_ms", ms(cs->last_act_us), "last_total_ms",
             ms(cs->last_total_us));
+        if (j)
+                json_object_set_new(j, "bounded", bounded_json(m));
+        return j;
 }
 
 static int metrics_pipeline(const Pipeline *p, Buf *out)

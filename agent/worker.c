@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "agent/bounded.h"
 #include "agent/ebpf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
@@ -209,7 +210,7 @@ int replica_spawn(Replica *r)
 
 /* Closes the connection and gives back the batch in flight. The process, if any, is killed and
  * reaped through SIGCHLD (manager_child_exited). */
-static void replica_lost(Replica *r, const char *why)
+void replica_lost(Replica *r, const char *why)
 {
         if (r->fd >= 0) {
                 close(r->fd);
@@ -294,6 +295,7 @@ int replica_send_batch(Replica *r, Request **reqs, uint32_t n)
         r->batch_n = n;
         r->batch_id = m->next_batch_id;
         r->batch_start_us = now_us();
+        r->batch_deadline_us = bounded_batch_deadline(r, reqs, n, r->batch_start_us);
         r->batch_cpu_start_us = replica_cpu_usage_us(r);
         for (uint32_t i = 0; i < n; i++) {
                 reqs[i]->state = REQ_INFLIGHT;
