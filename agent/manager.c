@@ -438,6 +438,16 @@ static bool pipeline_has_replicas(const Pipeline *p)
         return false;
 }
 
+/* Whether a request (answered or not) still points at p: one answered but not yet completed
+ * by libmicrohttpd is freed only in http_run, after the due-work pass. */
+static bool pipeline_referenced(const Manager *m, const Pipeline *p)
+{
+        for (const Request *req = m->requests; req; req = req->next_all)
+                if (req->pipeline == p)
+                        return true;
+        return false;
+}
+
 /* Core-seconds: each pipeline's allocation integrated over time (for the demo and benches). */
 static void integrate_cores(Manager *m, uint64_t now)
 {
@@ -474,7 +484,8 @@ void manager_run_due(Manager *m, uint64_t now)
                                 stage_reconcile(&p->stages[i], now);
                         stage_run_due(&p->stages[i], now);
                 }
-                if (pipeline_is_drained(p) && !pipeline_has_replicas(p)) {
+                if (pipeline_is_drained(p) && !pipeline_has_replicas(p) &&
+                    !pipeline_referenced(m, p)) {
                         *pp = p->next;
                         log_info("Pipeline %s: old version stopped", p->cfg->name);
                         pipeline_free(p);

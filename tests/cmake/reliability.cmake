@@ -5,7 +5,10 @@
 #   bash tests/integration/reliability-batch-deadline.sh BUILD_DIR [SOURCE_DIR]
 set(SPONGE_RELIABILITY_ITESTS
     # name            timeout (s)
-    batch-deadline    90)
+    batch-deadline    90
+    expire            90
+    startup           90
+    retire            90)
 while(SPONGE_RELIABILITY_ITESTS)
   list(POP_FRONT SPONGE_RELIABILITY_ITESTS name timeout)
   sponge_add_test(NAME reliability.${name}
