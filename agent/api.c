@@ -15,6 +15,7 @@
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/pipefiles.h"
 #include "agent/status.h"
 
 #define API_BODY_MAX         (4u << 20) /* PUT bodies (pipeline JSON, plans) */
@@ -273,16 +274,26 @@ static enum MHD_Result on_put_pipeline(Manager *m, struct MHD_Connection *c, con
                 pl_pipeline_free(cfg);
                 return MHD_YES;
         }
-        r = manager_persist_pipeline(m, cfg);
-        if (r < 0) {
-                pl_pipeline_free(cfg);
-                return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot persist",
-                                   "writing %s/%s.json failed: %s; nothing changed",
-                                   m->config.pipelines_dir, rt->pipeline, strerror(-r));
-        }
         {
+                /* The pipeline's own file (it may have been loaded from another name). */
+                const Pipeline *old = manager_find_pipeline(m, rt->pipeline);
                 char path[4096];
-                snprintf(path, sizeof(path), "%s/%s.json", m->config.pipelines_dir, rt->pipeline);
+                int n = old && old->path ? snprintf(path, sizeof(path), "%s", old->path)
+                                         : snprintf(path, sizeof(path), "%s/%s.json",
+                                                    m->config.pipelines_dir, rt->pipeline);
+                r = n < 0 || (size_t)n >= sizeof(path) ? -ENAMETOOLONG : 0;
+                if (r >= 0 && mkdir(m->config.pipelines_dir, 0755) < 0 && errno != EEXIST)
+                        r = -errno;
+                if (r >= 0)
+                        r = pipefile_write(path, cfg);
+                if (r < 0) {
+                        pl_pipeline_free(cfg);
+                        log_error_errno(r, "Failed to persist pipeline %s as %.200s: %m",
+                                        rt->pipeline, path);
+                        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot persist",
+                                           "writing %.200s failed: %s; nothing changed", path,
+                                           strerror(-r));
+                }
                 r = manager_apply_pipeline(m, cfg, path);
         }
         if (r < 0)
@@ -307,6 +318,11 @@ static enum MHD_Result on_put_plan(Manager *m, struct MHD_Connection *c, Pipelin
         json_decref(j);
         if (r < 0)
                 return reply_error(c, MHD_HTTP_BAD_REQUEST, "invalid plan", "%s", err);
+        r = pin_save(p, plan);
+        if (r < 0)
+                return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot persist",
+                                   "writing the pin beside %.200s failed: %s; nothing changed",
+                                   p->path ? p->path : "(no file)", strerror(-r));
         p->pinned = true;
         for (size_t i = 0; i < p->cfg->n_stages; i++)
                 stage_set_plan(&p->stages[i], &plan[i]);
@@ -338,6 +354,12 @@ static enum MHD_Result on_plan(Manager *m, struct MHD_Connection *c, const char 
                         return reply_error(c, MHD_HTTP_CONFLICT, "static pipeline",
                                            "policy \"static\" always runs its file's plan; "
                                            "change the pipeline's policy to let the agent plan");
+                int r = pin_forget(p);
+                if (r < 0)
+                        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot unpin",
+                                           "removing %.200s" PIN_SUFFIX
+                                           " failed: %s; the plan stays pinned",
+                                           p->path, strerror(-r));
                 p->pinned = false;
                 log_notice("Pipeline %s: plan unpinned; the control loop decides", p->cfg->name);
                 return reply_json(c, MHD_HTTP_OK, plan_json(p));
@@ -371,10 +393,19 @@ static enum MHD_Result on_pipelines(Manager *m, struct MHD_Connection *c, const 
         if (strcmp(method, "PUT") == 0)
                 return on_put_pipeline(m, c, &rt, body);
         if (strcmp(method, "DELETE") == 0) {
-                r = manager_delete_pipeline(m, rt.pipeline);
-                if (r < 0)
+                if (!p)
                         return reply_no_pipeline(c, rt.pipeline);
-                manager_unpersist_pipeline(m, rt.pipeline);
+                /* The file first: a pipeline whose file stays would come back at the next
+                 * reload or start. */
+                r = pipefile_remove(p);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to remove %s: %m", p->path);
+                        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot delete",
+                                           "removing %.200s failed: %s; nothing changed, the "
+                                           "pipeline still runs",
+                                           p->path, strerror(-r));
+                }
+                manager_delete_pipeline(m, rt.pipeline);
                 return reply_json(c, MHD_HTTP_OK,
                                   json_pack("{s:s, s:s}", "deleted", rt.pipeline, "detail",
                                             "accepted requests are still answered"));

@@ -16,6 +16,7 @@
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/notify.h"
+#include "agent/pipefiles.h"
 
 #define MAX_EVENTS        64
 #define STOP_WORKERS_US   (6 * USEC_PER_SEC)
@@ -150,6 +151,7 @@ int manager_apply_pipeline(Manager *m, pl_pipeline *cfg, const char *path)
         }
         p->json = json;
         p->path = path ? strdup(path) : NULL;
+        pin_restore(p);
         if (old) {
                 log_notice("Pipeline %s: replaced; the old version finishes its requests",
                            cfg->name);
@@ -230,14 +232,30 @@ static bool pipeline_from_path(Manager *m, const char *path)
         return false;
 }
 
+/* Appends name to a growing array; false when out of memory. */
+static bool seen_add(char (**seen)[PL_NAME_MAX + 1], size_t *n, size_t *cap, const char *name)
+{
+        if (*n == *cap) {
+                size_t c = *cap ? 2 * *cap : 64;
+                char(*p)[PL_NAME_MAX + 1] = realloc(*seen, c * sizeof(**seen));
+                if (!p)
+                        return false;
+                *seen = p;
+                *cap = c;
+        }
+        snprintf((*seen)[(*n)++], PL_NAME_MAX + 1, "%s", name);
+        return true;
+}
+
 /* Loads (or reloads) every *.json of the pipelines directory. A broken file is reported and, if
  * it was running, the running version is kept. Pipelines whose file is gone are retired. */
 static int manager_load_dir(Manager *m)
 {
         const char *dir = m->config.pipelines_dir;
         DIR *d = opendir(dir);
-        char seen[256][PL_NAME_MAX + 1];
-        size_t n_seen = 0;
+        char(*seen)[PL_NAME_MAX + 1] = NULL; /* names of the pipelines the files define */
+        size_t n_seen = 0, cap = 0;
+        bool complete = true; /* every name recorded: only then are missing ones retired */
         struct dirent *de;
         int errors = 0;
 
@@ -263,19 +281,20 @@ static int manager_load_dir(Manager *m)
                                   pipeline_from_path(m, path) ? "; keeping the running version"
                                                               : "");
                         for (Pipeline *p = m->pipelines; p; p = p->next)
-                                if (p->path && strcmp(p->path, path) == 0 && n_seen < 256)
-                                        snprintf(seen[n_seen++], PL_NAME_MAX + 1, "%s",
-                                                 p->cfg->name);
+                                if (p->path && strcmp(p->path, path) == 0)
+                                        complete = complete &&
+                                                   seen_add(&seen, &n_seen, &cap, p->cfg->name);
                         continue;
                 }
-                if (n_seen < 256)
-                        snprintf(seen[n_seen++], PL_NAME_MAX + 1, "%s", cfg->name);
+                complete = complete && seen_add(&seen, &n_seen, &cap, cfg->name);
                 r = manager_apply_pipeline(m, cfg, path);
                 if (r < 0)
                         errors++;
         }
         closedir(d);
-        for (Pipeline *p = m->pipelines, *next; p; p = next) {
+        if (!complete)
+                log_error("Out of memory listing the pipelines of %s: none retired", dir);
+        for (Pipeline *p = complete ? m->pipelines : NULL, *next; p; p = next) {
                 bool found = false;
                 next = p->next;
                 for (size_t i = 0; i < n_seen && !found; i++)
@@ -285,6 +304,7 @@ static int manager_load_dir(Manager *m)
                         unlink_pipeline(m, p);
                 }
         }
+        free(seen);
         return errors ? -EINVAL : 0;
 }
 
@@ -360,6 +380,10 @@ int manager_start(Manager *m)
         r = http_start(m);
         if (r < 0)
                 return r;
+        r = pipefiles_remove_stale(m->config.pipelines_dir);
+        if (r > 0)
+                log_notice("Removed %d temp files a previous run left in %s", r,
+                           m->config.pipelines_dir);
         manager_load_dir(m);
         log_notice("sponged ready: %u millicores to hand out, cgroup backend %s, %s",
                    m->capacity_millicores, cg_mode_name(cg_ctx_mode(m->cg)),

@@ -135,16 +135,40 @@ fail:
         return r;
 }
 
+/* fsyncs the directory that holds path, so that a rename or unlink in it is durable. */
+int fsync_parent_dir(const char *path)
+{
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        _cleanup_close_ int fd = -1;
+        int n;
+
+        if (!slash)
+                n = snprintf(dir, sizeof(dir), ".");
+        else
+                n = snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path),
+                             path);
+        if (n < 0 || (size_t)n >= sizeof(dir))
+                return -ENAMETOOLONG;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len)
 {
+        static unsigned counter;
         char tmp[4096];
         _cleanup_close_ int fd = -1;
         const uint8_t *p = data;
-        int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+        int r, n = snprintf(tmp, sizeof(tmp), "%s" WRITE_ATOMIC_TMP_INFIX "%d.%u", path,
+                            (int)getpid(), counter++);
 
         if (n < 0 || (size_t)n >= sizeof(tmp))
                 return -ENAMETOOLONG;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* A new file of our own: never one planted there before, never through a symlink. */
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return -errno;
         while (len > 0) {
@@ -152,7 +176,7 @@ int write_file_atomic(const char *path, const void *data, size_t len)
                 if (w < 0) {
                         if (errno == EINTR)
                                 continue;
-                        int r = -errno;
+                        r = -errno;
                         unlink(tmp);
                         return r;
                 }
@@ -160,9 +184,9 @@ int write_file_atomic(const char *path, const void *data, size_t len)
                 len -= (size_t)w;
         }
         if (fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = -errno;
+                r = -errno;
                 unlink(tmp);
                 return r;
         }
-        return 0;
+        return fsync_parent_dir(path);
 }

@@ -75,5 +75,10 @@ void buf_done(Buf *b);
 
 /* Read a whole file (up to max bytes) into a NUL-terminated heap buffer. -EFBIG past max. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* Write a file atomically: temp file in the same directory, fsync, rename. */
+/* Write a file atomically: a new temp file "PATH.tmp.PID.N" in the same directory (O_EXCL |
+ * O_NOFOLLOW), fsync, rename, fsync of the directory. On error the temp file is removed and
+ * PATH is untouched (except when only the final directory fsync failed). */
+#define WRITE_ATOMIC_TMP_INFIX ".tmp."
 int write_file_atomic(const char *path, const void *data, size_t len);
+/* fsync of the directory holding path (after a rename or unlink in it). */
+int fsync_parent_dir(const char *path);

@@ -8,7 +8,9 @@ set(SPONGE_RELIABILITY_ITESTS
     batch-deadline    90
     expire            90
     startup           90
-    retire            90)
+    retire            90
+    files             120
+    many-pipelines    180)
 while(SPONGE_RELIABILITY_ITESTS)
   list(POP_FRONT SPONGE_RELIABILITY_ITESTS name timeout)
   sponge_add_test(NAME reliability.${name}
