@@ -13,6 +13,7 @@
 
 #include "agent/bounded.h"
 #include "agent/control.h"
+#include "agent/httpguard.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/pipefiles.h"
@@ -27,6 +28,9 @@
  * a keep-alive connection, so larger costs CPU per request (measured: 128 KiB made memset 13% of
  * the agent's time); 32 KiB still takes header values of tens of KiB. */
 #define API_CONN_MEMORY (32u * 1024u)
+/* Largest request body a worker can take: one item in a batch frame, and the item's echo in the
+ * result frame (frame header 5, batch head 12, result item record 13: protocol.c), rounded up. */
+#define API_FRAME_ITEM_MAX (SPP_MAX_FRAME_DEFAULT - 64u)
 
 typedef struct Listener {
         EventSource ev;
@@ -37,6 +41,7 @@ typedef struct Listener {
 typedef struct Http {
         Listener listeners[NODE_CONFIG_MAX_LISTEN];
         size_t n;
+        HttpGuard *guard; /* owned: head deadline, body budget (httpguard.c) */
 } Http;
 
 /* Per-connection request state (MHD's con_cls). */
@@ -49,6 +54,7 @@ typedef struct HttpCtx {
         unsigned early_status; /* answer decided before the body was read */
         char early_error[64];
         char early_detail[256];
+        uint64_t held; /* body bytes reserved in the agent's budget (httpguard.c) */
 } HttpCtx;
 
 unsigned api_status_from_errno(int r)
@@ -459,14 +465,17 @@ static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCt
         int r;
 
         ctx->kind = ROUTE_INFER;
-        ctx->limit = p->cfg->max_body_bytes;
+        /* A body must fit one batch frame to the worker, and its echo the reply frame. */
+        ctx->limit = MIN(p->cfg->max_body_bytes, API_FRAME_ITEM_MAX);
         ctx->req = request_new(m, p);
         if (!ctx->req)
                 return -ENOMEM;
         ctx->req->conn = c;
         p->m.arrivals_current_second++;
         if (cl && parse_u64(cl, &len) == 0 && len > ctx->limit) {
-                snprintf(err, sizeof(err), "body of %llu bytes; pipeline %s accepts at most %llu",
+                snprintf(err, sizeof(err),
+                         "body of %llu bytes; pipeline %s accepts at most %llu (its "
+                         "max_body_bytes, within the worker frame limit)",
                          (unsigned long long)len, p->cfg->name, (unsigned long long)ctx->limit);
                 early(ctx, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", err);
                 return 0;
@@ -529,6 +538,15 @@ static enum MHD_Result infer_finish(HttpCtx *ctx, struct MHD_Connection *c)
 
 /* ---- libmicrohttpd callbacks ---------------------------------------------------------------- */
 
+/* Routes that take a body: PUT of a pipeline or of its plan (infer is routed apart). */
+static bool route_takes_body(const char *url, const char *method)
+{
+        Route rt;
+
+        return strcmp(method, "PUT") == 0 && parse_pipeline_url(url, &rt) == 0 && !rt.collection &&
+               (rt.sub[0] == '\0' || strcmp(rt.sub, "plan") == 0);
+}
+
 static int begin(Manager *m, struct MHD_Connection *c, const char *url, const char *method,
                  HttpCtx *ctx)
 {
@@ -552,11 +570,39 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
                 }
         }
         ctx->kind = ROUTE_BODY;
-        ctx->limit = API_BODY_MAX;
+        ctx->limit = route_takes_body(url, method) ? API_BODY_MAX : 0;
         return 0;
 }
 
-static int take_body(HttpCtx *ctx, const char *data, size_t len)
+/* Reserves the body's announced length in the agent's budget as the request begins. */
+static void begin_budget(Manager *m, struct MHD_Connection *c, HttpCtx *ctx)
+{
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        uint64_t len = 0;
+
+        if (ctx->early_status || !cl || parse_u64(cl, &len) < 0 || len == 0)
+                return;
+        if (len > ctx->limit) {
+                char d[128];
+                if (ctx->limit)
+                        snprintf(d, sizeof(d), "body of %llu bytes; this route takes at most %u",
+                                 (unsigned long long)len, API_BODY_MAX);
+                else
+                        snprintf(d, sizeof(d),
+                                 "this route takes no body (PUT of a pipeline or a "
+                                 "plan and POST .../infer do)");
+                early(ctx, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", d);
+                return;
+        }
+        if (httpguard_reserve(m->http->guard, &ctx->held, len) < 0) {
+                m->m.http_budget_refused++;
+                early(ctx, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                      "the agent's budget of request bodies in flight (max_body_bytes_in_flight) "
+                      "is used up; retry later");
+        }
+}
+
+static int take_body(Manager *m, HttpCtx *ctx, const char *data, size_t len)
 {
         Buf *b = ctx->kind == ROUTE_INFER ? &ctx->req->data : &ctx->body;
 
@@ -564,9 +610,22 @@ static int take_body(HttpCtx *ctx, const char *data, size_t len)
                 return 0; /* discard: the answer is decided */
         if (b->len + len > ctx->limit) {
                 char d[128];
-                snprintf(d, sizeof(d), "body larger than %llu bytes",
-                         (unsigned long long)ctx->limit);
+                if (ctx->limit)
+                        snprintf(d, sizeof(d), "body larger than %llu bytes",
+                                 (unsigned long long)ctx->limit);
+                else
+                        snprintf(d, sizeof(d), "this route takes no body");
                 early(ctx, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", d);
+                return 0;
+        }
+        /* Bodies without a (true) Content-Length are reserved as they arrive. */
+        if (b->len + len > ctx->held &&
+            httpguard_reserve(m->http->guard, &ctx->held, b->len + len - ctx->held) < 0) {
+                m->m.http_budget_refused++;
+                buf_done(b);
+                early(ctx, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                      "the agent's budget of request bodies in flight (max_body_bytes_in_flight) "
+                      "is used up; retry later");
                 return 0;
         }
         return buf_append(b, data, len);
@@ -581,15 +640,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
         if (!ctx) {
                 ctx = calloc(1, sizeof(*ctx));
+                httpguard_head_done(m->http->guard, c);
                 if (!ctx || begin(m, c, url, method, ctx) < 0) {
                         free(ctx);
                         return MHD_NO;
                 }
+                begin_budget(m, c, ctx);
                 *con_cls = ctx;
                 return MHD_YES;
         }
         if (*upload_size > 0) {
-                if (take_body(ctx, upload, *upload_size) < 0)
+                if (take_body(m, ctx, upload, *upload_size) < 0)
                         return MHD_NO;
                 *upload_size = 0;
                 return MHD_YES;
@@ -604,10 +665,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+        Manager *m = cls;
         HttpCtx *ctx = *con_cls;
 
+        httpguard_request_done(m->http->guard, c);
         if (!ctx)
                 return;
+        httpguard_release(m->http->guard, &ctx->held);
         if (ctx->req) {
                 if (ctx->req->state != REQ_ANSWERED && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
                         log_debug("Request %llu: client went away (%d)",
@@ -708,6 +772,9 @@ static int listener_start(Manager *m, Listener *l, const char *spec)
             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m, MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)API_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+            MHD_OPTION_NOTIFY_CONNECTION, httpguard_notify, m->http->guard,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned)(fd >= 0 ? 0 : m->config.max_connections_per_ip),
             fd >= 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
             fd >= 0 ? (void *)(intptr_t)fd : (void *)&ss, MHD_OPTION_END);
         if (!l->daemon) {
@@ -729,8 +796,10 @@ int http_start(Manager *m)
         Http *h = calloc(1, sizeof(*h));
         int r;
 
-        if (!h)
+        if (!h || httpguard_new(m, &h->guard) < 0) {
+                free(h);
                 return -ENOMEM;
+        }
         m->http = h;
         for (size_t i = 0; i < m->config.n_listen; i++) {
                 r = listener_start(m, &h->listeners[h->n], m->config.listen[i]);
@@ -743,13 +812,15 @@ int http_start(Manager *m)
 
 void http_run(Manager *m)
 {
+        if (m->http)
+                httpguard_cut_slow(m->http->guard, now_us());
         for (size_t i = 0; m->http && i < m->http->n; i++)
                 MHD_run(m->http->listeners[i].daemon);
 }
 
 uint64_t http_next_timeout(Manager *m)
 {
-        uint64_t best = 0, now = now_us();
+        uint64_t best = m->http ? httpguard_next_timeout(m->http->guard) : 0, now = now_us();
 
         for (size_t i = 0; m->http && i < m->http->n; i++) {
                 MHD_UNSIGNED_LONG_LONG ms;
@@ -783,6 +854,7 @@ void http_free(Manager *m)
                         free(h->listeners[i].unix_path);
                 }
         }
+        httpguard_free(h->guard);
         free(h);
         m->http = NULL;
 }

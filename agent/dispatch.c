@@ -11,6 +11,10 @@
 #include "agent/manager.h"
 
 #define DROP_CHUNK 64
+/* A batch frame: header and batch head, then per item a 12-byte record (protocol.c); the reply
+ * adds a status byte per item. Counted with margin so the reply to an echo also fits. */
+#define FRAME_FIXED    64u
+#define FRAME_PER_ITEM 16u
 /* The batcher's wake-up is set this much before the head's latest start: a timer that fires
  * late on a busy machine (tens of ms were seen with both cores loaded) must not turn a request
  * that waited for batch-mates into a hopeless one. A share of the head's budget, at least: */
@@ -255,8 +259,20 @@ static void stage_take(Stage *s, Replica *r, uint32_t k, uint64_t now)
 {
         sq_node *nodes[PL_MAX_BATCH];
         Request *reqs[PL_MAX_BATCH];
-        uint32_t n = sq_take(&s->queue, MIN(k, PL_MAX_BATCH), nodes);
+        uint64_t bytes = FRAME_FIXED;
+        uint32_t n = 0;
         int err;
+
+        /* One at a time, within the frame limit: a batch the worker's frame cannot carry would
+         * fail every request in it. (The first always goes: admission keeps it within.) */
+        for (k = MIN(k, PL_MAX_BATCH); n < k; n++) {
+                sq_node *head = sq_peek(&s->queue);
+                uint64_t len = head ? sq_container_of(head, Request, node)->data.len : 0;
+                if (!head || (n > 0 && bytes + FRAME_PER_ITEM + len > SPP_MAX_FRAME_DEFAULT))
+                        break;
+                bytes += FRAME_PER_ITEM + len;
+                sq_take(&s->queue, 1, &nodes[n]);
+        }
 
         for (uint32_t i = 0; i < n; i++) {
                 Request *req = sq_container_of(nodes[i], Request, node);

@@ -10,7 +10,8 @@ set(SPONGE_RELIABILITY_ITESTS
     startup           90
     retire            90
     files             120
-    many-pipelines    180)
+    many-pipelines    180
+    http              120)
 while(SPONGE_RELIABILITY_ITESTS)
   list(POP_FRONT SPONGE_RELIABILITY_ITESTS name timeout)
   sponge_add_test(NAME reliability.${name}
