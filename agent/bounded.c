@@ -53,6 +53,15 @@ static bool batch_due(const Replica *r, uint64_t now)
         return r->batch_n > 0 && r->fd >= 0 && r->batch_deadline_us && r->batch_deadline_us <= now;
 }
 
+/* A replica let go (variant switch, scale-down, retired pipeline) still holds its batch after
+ * drain_timeout_ms: the batch goes back to the stage, where the replicas that replace it serve
+ * it. */
+static bool drain_due(const Replica *r, uint64_t now)
+{
+        return r->state == REPLICA_DRAINING && r->batch_n > 0 && r->fd >= 0 &&
+               r->drain_deadline_us && r->drain_deadline_us <= now;
+}
+
 static bool startup_due(const Replica *r, uint64_t now)
 {
         return r->state == REPLICA_STARTING && r->pid > 0 && r->fd >= 0 &&
@@ -77,6 +86,24 @@ static void give_up_batch(Replica *r, uint64_t now)
         stage_batch_abandon(r, 504, "worker did not answer", why, true, now);
         replica_lost(r, why);
         snprintf(r->last_failure, sizeof(r->last_failure), "%.150s", why);
+        stage_dispatch(s, now);
+}
+
+static void give_up_drain(Replica *r, uint64_t now)
+{
+        Stage *s = r->stage;
+        char why[160];
+
+        snprintf(why, sizeof(why),
+                 "worker being stopped did not finish its batch of %u within drain_timeout_ms; "
+                 "killed",
+                 r->batch_n);
+        log_warning("Replica %s/%s/r%u (pid %d): %s", s->pipeline->cfg->name, s->cfg->name, r->id,
+                    (int)r->pid, why);
+        s->m.batch_timeouts++;
+        s->pipeline->manager->m.batch_timeouts++;
+        stage_batch_abandon(r, 503, "worker retired", why, true, now);
+        replica_lost(r, why);
         stage_dispatch(s, now);
 }
 
@@ -154,6 +181,8 @@ static void stage_due(Stage *s, uint64_t now)
         for (Replica *r = s->replicas; r; r = r->next) {
                 if (batch_due(r, now))
                         give_up_batch(r, now);
+                else if (drain_due(r, now))
+                        give_up_drain(r, now);
                 else if (startup_due(r, now))
                         give_up_startup(r, now);
         }
@@ -196,6 +225,8 @@ static uint64_t pipelines_next(Pipeline *list)
                         for (Replica *r = s->replicas; r; r = r->next) {
                                 if (r->batch_n > 0 && r->fd >= 0)
                                         next = earliest(next, r->batch_deadline_us);
+                                if (r->state == REPLICA_DRAINING && r->batch_n > 0 && r->fd >= 0)
+                                        next = earliest(next, r->drain_deadline_us);
                                 if (r->state == REPLICA_STARTING && r->pid > 0 && r->fd >= 0)
                                         next = earliest(next, bounded_startup_deadline(r));
                         }

@@ -358,6 +358,7 @@ void replica_stop(Replica *r, uint64_t now)
         }
         if (r->batch_n > 0) {
                 r->state = REPLICA_DRAINING;
+                r->drain_deadline_us = now + replica_manager(r)->config.drain_timeout_us;
                 return;
         }
         replica_send_shutdown(r, now);

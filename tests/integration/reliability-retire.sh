@@ -2,7 +2,10 @@
 # reliability.retire — retiring and stopping are bounded even with a stuck worker (SIGSTOP):
 #  1. DELETE of a pipeline whose worker holds a request: the request is answered (503, JSON)
 #     within drain_timeout_ms, the stuck worker is killed, the pipeline and its cgroups go;
-#  2. SIGTERM with a stuck worker holding a request: the request is answered and sponged exits
+#  2. a variant switch while the old variant's worker is stuck with a request: once the new
+#     worker is ready, the old one gets drain_timeout_ms to finish; then it is killed and the
+#     request goes back to the queue and is served by the new variant (200);
+#  3. SIGTERM with a stuck worker holding a request: the request is answered and sponged exits
 #     0 within drain_timeout_ms plus a small constant, nothing left behind.
 # Usage: reliability-retire.sh [BINARY_DIR [SOURCE_DIR]]
 source "$(dirname "$0")/reliability-lib.sh"
@@ -42,7 +45,31 @@ wait_until 5 "stuck worker $W killed and its cgroup removed" gone
 http GET /v1/pipelines/$P
 expect_status 404 "the deleted pipeline"
 
-# 2. SIGTERM
+# 2. a variant switch
+V=switch
+mkpipe --name $V --slo-ms 120000 --stage s0:echo,resnet18 --replicas 1,1 --plan echo:1:200:1 >"$TMP/$V.json"
+apply_pipeline "$TMP/$V.json"
+wait_ready $V 30 || die "pipeline $V never became ready"
+W=$(sget $V 'j["stages"][0]["replica_list"][0]["pid"]')
+kill -STOP "$W"
+curl -s -m 60 -D "$TMP/c.headers" -o "$TMP/c.body" -w '%{http_code}' -X POST --data-binary c \
+        "$URL/v1/pipelines/$V/infer" >"$TMP/c.code" 2>/dev/null &
+AGENT_BG+=("$!")
+REQ_c=$!
+held() { [ "$(sget $V 'j["in_flight"] == 1 and j["stages"][0]["queue_length"] == 0')" = True ]; }
+wait_until 10 "request c in the stopped worker" held || die "c never reached the worker"
+t0=$(now_s)
+pin $V resnet18:1:500:1
+wait "$REQ_c"
+took=$(elapsed "$t0")
+say "request c answered $(cat "$TMP/c.code") after $took s by $(grep -i '^x-sponge-variants' "$TMP/c.headers" | tr -d '\r')"
+[ "$(cat "$TMP/c.code")" = 200 ] || fail "request c: HTTP $(cat "$TMP/c.code"), expected 200 from the new variant"
+grep -qi '^x-sponge-variants: resnet18' "$TMP/c.headers" || fail "request c not served by the new variant"
+below "$took" $((DRAIN_MS / 1000 + 4)) || fail "the switch took $took s (drain_timeout_ms $DRAIN_MS)"
+gone() { [ ! -d "/proc/$W" ]; }
+wait_until 5 "the stuck old worker $W killed" gone
+
+# 3. SIGTERM
 Q=term
 mkpipe --name $Q --slo-ms 120000 --stage s0:echo --replicas 1,1 --plan echo:1:200:1 >"$TMP/$Q.json"
 apply_pipeline "$TMP/$Q.json"
