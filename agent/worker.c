@@ -213,6 +213,10 @@ int replica_spawn(Replica *r)
 void replica_lost(Replica *r, const char *why)
 {
         if (r->fd >= 0) {
+                /* Explicitly: close() alone leaves it in the epoll set while a child forked
+                 * meanwhile (before its exec) still holds a copy, and a later event would
+                 * point at a freed replica. */
+                (void)epoll_ctl(replica_manager(r)->epoll_fd, EPOLL_CTL_DEL, r->fd, NULL);
                 close(r->fd);
                 r->fd = -1;
         }
