@@ -55,6 +55,7 @@ typedef struct HttpCtx {
         char early_error[64];
         char early_detail[256];
         uint64_t held; /* body bytes reserved in the agent's budget (httpguard.c) */
+        bool discard;  /* a method the route refuses (405/404): its body is dropped unread */
 } HttpCtx;
 
 unsigned api_status_from_errno(int r)
@@ -571,6 +572,10 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
         }
         ctx->kind = ROUTE_BODY;
         ctx->limit = route_takes_body(url, method) ? API_BODY_MAX : 0;
+        /* GET, HEAD and DELETE with a body: 413. Other methods without a body route are
+         * answered 405 or 404 by the handler; their body is not kept. */
+        ctx->discard = ctx->limit == 0 && strcmp(method, "GET") != 0 &&
+                       strcmp(method, "HEAD") != 0 && strcmp(method, "DELETE") != 0;
         return 0;
 }
 
@@ -580,7 +585,7 @@ static void begin_budget(Manager *m, struct MHD_Connection *c, HttpCtx *ctx)
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         uint64_t len = 0;
 
-        if (ctx->early_status || !cl || parse_u64(cl, &len) < 0 || len == 0)
+        if (ctx->early_status || ctx->discard || !cl || parse_u64(cl, &len) < 0 || len == 0)
                 return;
         if (len > ctx->limit) {
                 char d[128];
@@ -606,7 +611,7 @@ static int take_body(Manager *m, HttpCtx *ctx, const char *data, size_t len)
 {
         Buf *b = ctx->kind == ROUTE_INFER ? &ctx->req->data : &ctx->body;
 
-        if (ctx->early_status)
+        if (ctx->early_status || ctx->discard)
                 return 0; /* discard: the answer is decided */
         if (b->len + len > ctx->limit) {
                 char d[128];

@@ -33,9 +33,9 @@ uint64_t bounded_batch_deadline(const Replica *r, Request *const *reqs, uint32_t
         for (uint32_t i = 0; i < n; i++)
                 latest = MAX(latest, reqs[i]->deadline_us);
         /* Requests served late ("late": "serve") have their deadline behind them: the batch
-         * still gets a few times what the model predicts for it. */
+         * still gets eight times what the model predicts for it. */
         if (pred_ms > 0 && pred_ms < 3.6e6)
-                pred = (uint64_t)(4.0 * pred_ms * 1000.0);
+                pred = (uint64_t)(8.0 * pred_ms * 1000.0);
         return MAX(latest, now + pred) + batch_grace_us(s->pipeline);
 }
 

@@ -215,9 +215,11 @@ printf 'POST /v1/pipelines/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r
 first=$!
 AGENT_BG+=("$first")
 sleep 0.2
-"$PY" "$PYTOOL" hold "$PORT" 1.5 "$TMP/slow-gone" >/dev/null &
+# (held for seconds: a client that leaves is noticed at once and its queued request cancelled,
+# so the window in which all three are live is as long as the clients stay)
+"$PY" "$PYTOOL" hold "$PORT" 4 "$TMP/slow-gone" >/dev/null &
 g1=$!
-"$PY" "$PYTOOL" hold "$PORT" 0.5 "$TMP/slow-gone" >/dev/null &
+"$PY" "$PYTOOL" hold "$PORT" 3 "$TMP/slow-gone" >/dev/null &
 g2=$!
 AGENT_BG+=("$g1" "$g2")
 queued() { [ "$(sget slow 'j["in_flight"] >= 3 and j["stages"][0]["queue_length"] >= 1')" = True ]; }

@@ -73,6 +73,7 @@ else
         expect_status 200 "DELETE once the directory can be changed"
         [ -e "$PIPELINES_DIR/$P.json" ] && fail "$P.json stays after DELETE"
 fi
-ls -A "$PIPELINES_DIR" | grep -q . && fail "files left in the pipelines directory: $(ls -A "$PIPELINES_DIR" | tr '\n' ' ')"
+LEFT=$(find "$PIPELINES_DIR" -mindepth 1 -printf '%f ')
+[ -z "$LEFT" ] || fail "files left in the pipelines directory: $LEFT"
 
 agent_finish

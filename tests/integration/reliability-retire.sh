@@ -20,6 +20,7 @@ stuck_request() { # PIPELINE NAME — sends a request in the background to the s
         AGENT_BG+=("$!")
         eval "REQ_$2=$!"
 }
+REQ_a="" REQ_b="" # set by stuck_request
 
 # 1. DELETE
 P=del
