@@ -10,7 +10,7 @@ set(SPONGE_RELIABILITY_ITESTS
     startup           90
     retire            90
     files             120
-    many-pipelines    240
+    many-pipelines    400
     http              120)
 while(SPONGE_RELIABILITY_ITESTS)
   list(POP_FRONT SPONGE_RELIABILITY_ITESTS name timeout)
