@@ -48,7 +48,7 @@ typedef struct Replica Replica;
 typedef struct Request Request;
 
 /* What an epoll event points at. */
-typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA } EventKind;
+typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA, EVENT_AGENTCHECK } EventKind;
 typedef struct EventSource {
         EventKind kind;
 } EventSource;
@@ -165,7 +165,10 @@ struct Manager {
         uint32_t next_replica_id; /* names replica cgroups uniquely across replacements */
         bool stopping;
         uint64_t stop_deadline_us;
-        bool resumed; /* a connection was resumed: run libmicrohttpd again */
+        uint64_t drain_stop_at_us;     /* SIGTERM with drain_grace_ms: still serving, announcing the
+                                          drain (capacity.h) until then; 0 = not announced */
+        struct AgentCheck *agentcheck; /* agentcheck.c; NULL when off */
+        bool resumed;                  /* a connection was resumed: run libmicrohttpd again */
         uint64_t started_us;
         NodeMetrics m;
         struct ControlLoop *control;          /* control.c */
@@ -192,6 +195,8 @@ int manager_persist_pipeline(Manager *m, const pl_pipeline *cfg);
 int manager_unpersist_pipeline(Manager *m, const char *name);
 void manager_epoll_mod(Manager *m, int fd, EventSource *ev, uint32_t events, bool add);
 uint32_t manager_allocated_millicores(const Manager *m);
+/* A stop has begun or is announced (drain_grace_ms): load balancers should send nothing new. */
+bool manager_is_draining(const Manager *m);
 
 /* ---- pipeline.c ---- */
 int pipeline_new(Manager *m, pl_pipeline *cfg, Pipeline **ret);
