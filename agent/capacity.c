@@ -25,10 +25,17 @@ static uint32_t usable_millicores(const Manager *m)
         return m->usable_millicores ? m->usable_millicores : m->capacity_millicores;
 }
 
+/* The millicores the node can deliver: its share of the cores, less what its workers wait for
+ * the CPU (eBPF run-queue delay; 0 without eBPF). */
+static double deliverable_millicores(const Manager *m)
+{
+        return m->capacity_millicores * (1.0 - fmin(fmax(m->cpu_wait_share, 0.0), 1.0));
+}
+
 static unsigned weight_pct(const Manager *m)
 {
         double ref = m->config.agent_check_reference_millicores;
-        double w = ref > 0 ? 100.0 * usable_millicores(m) / ref : 100.0;
+        double w = ref > 0 ? 100.0 * deliverable_millicores(m) / ref : 100.0;
 
         return (unsigned)fmin(round(w), CAPACITY_WEIGHT_MAX);
 }
@@ -100,6 +107,7 @@ void capacity_signal(const Manager *m, const char *pipeline, CapacitySignal *ret
             .state = CAPACITY_UP,
             .weight_pct = weight_pct(m),
             .usable_cores = usable / 1000.0,
+            .deliverable_cores = deliverable_millicores(m) / 1000.0,
             .allocated_cores = alloc / 1000.0,
         };
 

@@ -2,8 +2,8 @@
  * several agents follows (HAProxy agent-check, /v1/node, /metrics).
  *
  * Per node: the state (up, or drain once a stop has begun) and a weight proportional to the
- * millicores the agent can really use (capacity x (1 - run-queue contention), ebpf.c) against a
- * reference (node config agent_check.reference_millicores: 100% = that many usable millicores),
+ * millicores the node can deliver (its share x (1 - its workers' smoothed run-queue wait share),
+ * ebpf.c) against a reference (node config agent_check.reference_millicores: 100% = that many),
  * so a node with a smaller core share or under a CPU hog gets proportionally less traffic.
  * Per pipeline also: ready (every stage has a ready replica), the rate the plan in force serves,
  * the rate it could serve with the node's spare millicores (cores scaled linearly: an estimate,
@@ -28,14 +28,16 @@ typedef enum CapacityState {
 
 typedef struct CapacitySignal {
         CapacityState state;
-        char why[128];          /* for down/drain/maint: a short reason (no newline, no '#') */
-        unsigned weight_pct;    /* 0..256, HAProxy's range for a relative weight */
-        double usable_cores;    /* node: what the agent can really hand out now */
-        double allocated_cores; /* node: what the plans in force hold */
-        double plan_rps;        /* pipeline: what the plan in force serves (0 for the node) */
-        double max_rps;         /* pipeline: with the node's spare cores added */
-        double observed_rps;    /* pipeline: arrivals per second now */
-        double headroom_rps;    /* pipeline: max_rps - observed_rps, >= 0 */
+        char why[128];            /* for down/drain/maint: a short reason (no newline, no '#') */
+        unsigned weight_pct;      /* 0..256, HAProxy's range for a relative weight */
+        double usable_cores;      /* node: what the planner may hand out now (ebpf.c) */
+        double deliverable_cores; /* node: its share less the workers' run-queue wait: the
+                                     weight's base */
+        double allocated_cores;   /* node: what the plans in force hold */
+        double plan_rps;          /* pipeline: what the plan in force serves (0 for the node) */
+        double max_rps;           /* pipeline: with the node's spare cores added */
+        double observed_rps;      /* pipeline: arrivals per second now */
+        double headroom_rps;      /* pipeline: max_rps - observed_rps, >= 0 */
 } CapacitySignal;
 
 /* The node's signal (pipeline NULL or "") or one pipeline's. */

@@ -177,6 +177,7 @@ struct Manager {
         uint64_t bpf_keys[RQD_MAX_KEYS / 64]; /* rqdelay keys in use (one per stage) */
         bool contended;
         uint32_t usable_millicores; /* capacity the last plan was made with */
+        double cpu_wait_share;      /* workers' run-queue wait share, smoothed (ebpf.c) */
 };
 
 /* ---- manager.c ---- */

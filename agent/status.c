@@ -18,9 +18,10 @@ static json_t *capacity_json(const Manager *m, const char *pipeline)
         json_t *j;
 
         capacity_signal(m, pipeline, &c);
-        j = json_pack("{s:s, s:s?, s:I, s:f, s:f}", "state", capacity_state_name(c.state), "why",
-                      c.why[0] ? c.why : NULL, "weight_pct", (json_int_t)c.weight_pct,
-                      "usable_cores", c.usable_cores, "allocated_cores", c.allocated_cores);
+        j = json_pack("{s:s, s:s?, s:I, s:f, s:f, s:f}", "state", capacity_state_name(c.state),
+                      "why", c.why[0] ? c.why : NULL, "weight_pct", (json_int_t)c.weight_pct,
+                      "usable_cores", c.usable_cores, "deliverable_cores", c.deliverable_cores,
+                      "allocated_cores", c.allocated_cores);
         if (j && pipeline)
                 json_object_update_new(j, json_pack("{s:o, s:o, s:o, s:o}", "plan_rps",
                                                     json_finite(c.plan_rps), "max_rps",
