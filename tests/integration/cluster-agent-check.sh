@@ -10,7 +10,9 @@ source "$(dirname "$0")/lib-agent.sh"
 AGENT_PORTS=18950-18969
 agent_init cluster.agent-check 18950 "$@"
 ACHECK=$((PORT + 1))
-agent_config "\"control\": true, \"millicores\": 1500, \"drain_grace_ms\": 3000,
+# eBPF off: the weight is then the core share alone (exact figures); cluster.haproxy checks the
+# run-queue part under a real CPU hog.
+agent_config "\"control\": true, \"ebpf\": false, \"millicores\": 1500, \"drain_grace_ms\": 3000,
   \"agent_check\": {\"listen\": \"127.0.0.1:$ACHECK\", \"reference_millicores\": 1000}"
 agent_start
 
@@ -55,7 +57,7 @@ r=$(ask "nope\n")
 # A line that is not a pipeline name (HAProxy sends what the operator wrote): the node's answer.
 r=$(ask 'x y;rm -rf /\r\n')
 [ "${r%%|*}" = "up ready 150%" ] || fail "garbage line answered \"${r%%|*}\""
-pass "agent check: node, pipeline, unknown pipeline, garbage"
+[ "$AGENT_FAILURES" = 0 ] && pass "agent check: node, pipeline, unknown pipeline, garbage"
 
 # Many clients at once: each answered or closed, none kept past the wait.
 "$PY" - "$ACHECK" >"$TMP/many.out" <<'EOF' || fail "many clients: $(cat "$TMP/many.out")"
@@ -89,6 +91,7 @@ sys.exit(0 if ok else 1)
 EOF
 
 # Drain: SIGTERM → "up drain" at once, requests still served during the 3 s grace, then exit.
+t_sig=$(now_s)
 kill -TERM "$SPONGED_PID"
 sleep 0.3
 r=$(ask "$P\n")
@@ -96,16 +99,15 @@ r=$(ask "$P\n")
 printf 'drain-test' >"$TMP/in"
 http POST /v1/pipelines/$P/infer --data-binary "@$TMP/in"
 expect_status 200 "a request during the drain grace"
-t0=$(now_s)
 # No second signal (it would stop at once): wait for the grace to end by itself.
 gone() { ! kill -0 "$SPONGED_PID" 2>/dev/null || agent_is_zombie "$SPONGED_PID"; }
 wait_until 20 "sponged to stop after the drain grace" gone
-dt=$("$PY" -c "print(round($(now_s) - $t0, 2))")
+dt=$("$PY" -c "print(round($(now_s) - $t_sig, 2))")
 wait "$SPONGED_PID"
 st=$?
 SPONGED_PID=""
-"$PY" -c "import sys; sys.exit(0 if 1.5 <= $dt <= 8 else 1)" ||
-        fail "sponged stopped ${dt} s after the request (grace 3 s from SIGTERM)"
+"$PY" -c "import sys; sys.exit(0 if 2.9 <= $dt <= 10 else 1)" ||
+        fail "sponged stopped ${dt} s after SIGTERM (grace 3 s)"
 [ "$st" = 0 ] || fail "sponged exited with $st"
-pass "drain: announced at once, served during the grace, stopped after ${dt} s"
+[ "$AGENT_FAILURES" = 0 ] && pass "drain: announced at once, served during the grace, stopped ${dt} s after SIGTERM"
 agent_finish
