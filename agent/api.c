@@ -724,34 +724,6 @@ static int unix_listen_socket(const char *path)
         return fd;
 }
 
-static int tcp_address(const char *spec, struct sockaddr_storage *ss)
-{
-        char host[256];
-        const char *colon = strrchr(spec, ':');
-        uint64_t port;
-        size_t n;
-
-        if (!colon || parse_u64(colon + 1, &port) < 0 || port == 0 || port > 65535)
-                return -EINVAL;
-        n = (size_t)(colon - spec);
-        if (n == 0 || n >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, spec, n);
-        host[n] = '\0';
-        memset(ss, 0, sizeof(*ss));
-        if (host[0] == '[' && host[n - 1] == ']') {
-                struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-                host[n - 1] = '\0';
-                a6->sin6_family = AF_INET6;
-                a6->sin6_port = htons((uint16_t)port);
-                return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -EINVAL;
-        }
-        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
 static int listener_start(Manager *m, Listener *l, const char *spec)
 {
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
@@ -765,7 +737,7 @@ static int listener_start(Manager *m, Listener *l, const char *spec)
                 if (fd < 0)
                         return log_error_errno(fd, "Cannot listen on %s: %m", spec);
                 l->unix_path = strdup(spec + 5);
-        } else if ((r = tcp_address(spec, &ss)) < 0)
+        } else if ((r = parse_tcp_address(spec, &ss)) < 0)
                 return log_error_errno(r,
                                        "Invalid listen address \"%s\" (expected HOST:PORT, "
                                        "[V6]:PORT or unix:/path)",

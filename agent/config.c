@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent/log.h"
@@ -28,6 +29,7 @@ int node_config_defaults(NodeConfig *c)
             .head_timeout_us = 30 * USEC_PER_SEC,
             .max_body_bytes_in_flight = 256u << 20,
             .max_connections_per_ip = 1024,
+            .agent_check_reference_millicores = 1000,
             .control = true,
             .ebpf = true,
             .log_level = LOG_LEVEL_INFO,
@@ -51,6 +53,7 @@ void node_config_done(NodeConfig *c)
         free(c->cgroup_root);
         free(c->pipelines_dir);
         free(c->worker_path);
+        free(c->agent_check_listen);
         *c = (NodeConfig){0};
 }
 
@@ -172,6 +175,42 @@ static int parse_cgroup(json_t *v, NodeConfig *c, char *err, size_t errlen)
         return 0;
 }
 
+static int parse_agent_check(json_t *v, NodeConfig *c, char *err, size_t errlen)
+{
+        struct sockaddr_storage ss;
+        const char *key;
+        json_t *e;
+        uint64_t u;
+        int r;
+
+        if (!json_is_object(v))
+                return fail(err, errlen, "agent_check: expected an object");
+        json_object_foreach(v, key, e)
+        {
+                if (strcmp(key, "listen") == 0) {
+                        r = get_string(e, "agent_check.listen", &c->agent_check_listen, err,
+                                       errlen);
+                        if (r < 0)
+                                return r;
+                        if (parse_tcp_address(c->agent_check_listen, &ss) < 0)
+                                return fail(err, errlen,
+                                            "agent_check.listen: expected \"HOST:PORT\" or "
+                                            "\"[V6]:PORT\" with a numeric address");
+                } else if (strcmp(key, "reference_millicores") == 0) {
+                        r = get_uint(e, "agent_check.reference_millicores", 10, 1024000, 1, &u, err,
+                                     errlen);
+                        if (r < 0)
+                                return r;
+                        c->agent_check_reference_millicores = (uint32_t)u;
+                } else
+                        return fail(err, errlen,
+                                    "agent_check.%s: unknown key (accepted: listen, "
+                                    "reference_millicores)",
+                                    key);
+        }
+        return 0;
+}
+
 static int parse_log_level(json_t *v, NodeConfig *c, char *err, size_t errlen)
 {
         static const char *const names[] = {"error", "warning", "notice", "info", "debug"};
@@ -202,6 +241,7 @@ static const DurationKey duration_keys[] = {
     {"restart_backoff_max_ms", 10, 3600000, offsetof(NodeConfig, restart_backoff_max_us)},
     {"startup_timeout_min_ms", 100, 3600000, offsetof(NodeConfig, startup_timeout_min_us)},
     {"request_head_timeout_ms", 100, 30000, offsetof(NodeConfig, head_timeout_us)},
+    {"drain_grace_ms", 0, 600000, offsetof(NodeConfig, drain_grace_us)},
 };
 
 static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_t errlen)
@@ -224,6 +264,8 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                 return get_string(v, key, &c->worker_path, err, errlen);
         if (strcmp(key, "log_level") == 0)
                 return parse_log_level(v, c, err, errlen);
+        if (strcmp(key, "agent_check") == 0)
+                return parse_agent_check(v, c, err, errlen);
         if (strcmp(key, "control") == 0 || strcmp(key, "ebpf") == 0) {
                 if (!json_is_boolean(v))
                         return fail(err, errlen, "%s: expected true or false", key);
@@ -254,9 +296,9 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
         return fail(err, errlen,
                     "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
                     "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
-                    "drain_timeout_ms, restart_backoff_max_ms, startup_timeout_min_ms, "
-                    "request_head_timeout_ms, max_body_bytes_in_flight, max_connections_per_ip, "
-                    "max_requests, control, ebpf, log_level)",
+                    "drain_timeout_ms, drain_grace_ms, restart_backoff_max_ms, "
+                    "startup_timeout_min_ms, request_head_timeout_ms, max_body_bytes_in_flight, "
+                    "max_connections_per_ip, max_requests, control, ebpf, log_level, agent_check)",
                     key);
 }
 

@@ -35,6 +35,9 @@ typedef struct NodeConfig {
         uint64_t max_wait_us;        /* cap on how long a batch waits to fill */
         uint64_t drain_timeout_us;   /* SIGTERM / retire: how long to wait for answers */
         uint64_t restart_backoff_max_us;
+        uint64_t drain_grace_us;  /* SIGTERM: keep serving this long while announcing the drain */
+        char *agent_check_listen; /* owned, "HOST:PORT" of the HAProxy agent-check responder */
+        uint32_t agent_check_reference_millicores; /* usable millicores reported as weight 100% */
         bool control;  /* run the control loop (false: plans only by hand) */
         bool ebpf;     /* load the run-queue delay programs when possible */
         int log_level; /* 3..7, syslog priorities */

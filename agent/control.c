@@ -790,3 +790,8 @@ json_t *control_pipeline_json(const Pipeline *p)
                          json_finite(c->predicted_ms), "downscale_pending", c->has_pending,
                          "served_share", json_finite(c->served_share));
 }
+
+double control_pipeline_observed_rps(const Pipeline *p)
+{
+        return p->control ? p->control->observed_rps : 0.0;
+}

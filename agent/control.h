@@ -50,6 +50,9 @@ json_t *json_finite(double x);
 /* The last decision for GET /v1/pipelines/{p}: inputs, result, timings. New reference. */
 json_t *control_pipeline_json(const Pipeline *p);
 
+/* Arrivals per second the last interval saw (0 before the first). */
+double control_pipeline_observed_rps(const Pipeline *p);
+
 /* Timings of the last iterations (for the bench and /metrics). */
 typedef struct ControlStats {
         uint64_t iterations;

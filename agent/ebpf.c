@@ -119,16 +119,20 @@ void ebpf_observe_stage(Stage *s)
 
 unsigned ebpf_usable_millicores(Manager *m, bool *ret_contended)
 {
-        double worst = 0;
+        double worst = 0, waiting = 0;
         uint32_t floor = 0, usable;
 
         for (Pipeline *p = m->pipelines; p; p = p->next)
                 for (size_t i = 0; i < p->cfg->n_stages; i++) {
                         Stage *s = &p->stages[i];
                         floor += s->cfg->millicores_min * s->cfg->replicas_min;
+                        waiting = fmax(waiting, s->wait_share);
                         if (s->contended)
                                 worst = fmax(worst, s->wait_share);
                 }
+        /* What a load balancer is told (capacity.c): the run-queue wait the workers see, also
+         * when the plan does not call it contention, smoothed like the usable figure below. */
+        m->cpu_wait_share = m->bpf ? (m->cpu_wait_share + waiting) / 2 : 0.0;
         /* Tasks that wait `worst` of their runnable time get about (1 - worst) of the CPU they
          * ask for: plan with that much of the node, never below every stage's minimum. */
         usable = (uint32_t)((double)m->capacity_millicores * (1.0 - worst));

@@ -1,21 +1,41 @@
 /* main.c — sponged: arguments, start-up, the loop, exit. See manager.h for the architecture. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
+#include "agent/config.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: sponged [--config FILE]\n"
+        fprintf(f, "Usage: sponged [--config FILE] [--check]\n"
                    "Serves ML inference pipelines inside their latency SLOs with the fewest CPU\n"
                    "cores. Logs to stderr with syslog priority prefixes. Signals: SIGTERM drains\n"
                    "and exits, SIGHUP reloads the node config and the pipelines directory.\n\n"
                    "  -c, --config FILE   node configuration (JSON; default: built-in defaults)\n"
+                   "      --check         check the node configuration, print what is wrong, exit\n"
                    "  -h, --help          this text\n"
                    "      --version       print the version\n");
+}
+
+/* --check: the node config as sponged would load it (before a deployment, like nginx -t). */
+static int check_config(const char *path)
+{
+        NodeConfig c;
+        char err[512] = "";
+        int r = node_config_load(path, &c, err, sizeof(err));
+
+        if (r < 0) {
+                fprintf(stderr, "%s\n", err[0] ? err : strerror(-r));
+                return 1;
+        }
+        node_config_done(&c);
+        printf("%s: valid node configuration\n", path ? path : "(defaults)");
+        return 0;
 }
 
 int main(int argc, char **argv)
@@ -24,9 +44,11 @@ int main(int argc, char **argv)
             {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, 'V'},
+            {"check", no_argument, NULL, 'C'},
             {0},
         };
         const char *config = NULL;
+        bool check = false;
         Manager *m = NULL;
         int c, r;
 
@@ -41,6 +63,9 @@ int main(int argc, char **argv)
                 case 'V':
                         puts("sponged " SPONGED_VERSION);
                         return 0;
+                case 'C':
+                        check = true;
+                        break;
                 default:
                         usage(stderr);
                         return 2;
@@ -50,6 +75,8 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
+        if (check)
+                return check_config(config);
         /* Many concurrent clients need many fds: take the hard limit. */
         {
                 struct rlimit rl;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "agent/agentcheck.h"
 #include "agent/api.h"
 #include "agent/bounded.h"
 #include "agent/control.h"
@@ -380,6 +381,9 @@ int manager_start(Manager *m)
         r = http_start(m);
         if (r < 0)
                 return r;
+        r = agentcheck_start(m);
+        if (r < 0)
+                return r;
         r = pipefiles_remove_stale(m->config.pipelines_dir);
         if (r > 0)
                 log_notice("Removed %d temp files a previous run left in %s", r,
@@ -404,6 +408,16 @@ static void begin_stop(Manager *m, const char *why)
 {
         if (m->stopping)
                 return;
+        if (m->config.drain_grace_us && !m->drain_stop_at_us) {
+                /* Load balancers learn of the drain (agent check, readiness) and stop sending
+                 * before requests are refused; a second signal stops at once. */
+                m->drain_stop_at_us = now_us() + m->config.drain_grace_us;
+                log_notice("%s: draining: still serving for %llu ms while load balancers move "
+                           "away, then stopping",
+                           why, (unsigned long long)(m->config.drain_grace_us / USEC_PER_MSEC));
+                notify_send("STATUS=Draining: load balancers are told to send nothing new");
+                return;
+        }
         log_notice("%s: no new requests; answering %u in flight, then stopping workers", why,
                    m->n_requests);
         notify_send("STOPPING=1");
@@ -589,6 +603,8 @@ static void wait_events(Manager *m, uint64_t until)
                         m->resumed = true; /* run libmicrohttpd once below */
                 else if (src->kind == EVENT_CLIENT)
                         client_on_event(sq_container_of(src, Request, client_ev), ev[i].events);
+                else if (src->kind == EVENT_AGENTCHECK)
+                        agentcheck_on_event(m, src, ev[i].events);
                 else
                         replica_on_event((Replica *)src, ev[i].events);
         }
@@ -608,6 +624,8 @@ int manager_run(Manager *m)
                 if (m->config.control && !m->stopping)
                         control_run_due(m, now);
                 manager_run_due(m, now);
+                if (m->drain_stop_at_us && now >= m->drain_stop_at_us)
+                        begin_stop(m, "Drain grace over");
                 if (watchdog && now >= next_ping) {
                         notify_send("WATCHDOG=1");
                         manager_notify_status(m);
@@ -630,6 +648,9 @@ int manager_run(Manager *m)
                         break;
                 }
                 until = min_nonzero(manager_next_wake(m), http_next_timeout(m));
+                until = min_nonzero(until, agentcheck_run_due(m, now));
+                if (!m->stopping)
+                        until = min_nonzero(until, m->drain_stop_at_us);
                 if (m->config.control && !m->stopping)
                         until = min_nonzero(until, control_run_due(m, 0));
                 if (m->stopping)
@@ -688,6 +709,7 @@ Manager *manager_free(Manager *m)
         }
         cg_ctx_free(m->cg);
         ebpf_stop(m);
+        agentcheck_free(m);
         free(m->control);
         if (m->signal_fd >= 0)
                 close(m->signal_fd);
@@ -707,4 +729,9 @@ uint32_t manager_allocated_millicores(const Manager *m)
                 for (size_t i = 0; i < p->cfg->n_stages; i++)
                         sum += stage_allocated_millicores(&p->stages[i]);
         return sum;
+}
+
+bool manager_is_draining(const Manager *m)
+{
+        return m->stopping || m->drain_stop_at_us != 0;
 }

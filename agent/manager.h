@@ -48,7 +48,13 @@ typedef struct Replica Replica;
 typedef struct Request Request;
 
 /* What an epoll event points at. */
-typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA, EVENT_CLIENT } EventKind;
+typedef enum EventKind {
+        EVENT_HTTP,
+        EVENT_SIGNAL,
+        EVENT_REPLICA,
+        EVENT_CLIENT,
+        EVENT_AGENTCHECK,
+} EventKind;
 typedef struct EventSource {
         EventKind kind;
 } EventSource;
@@ -175,7 +181,10 @@ struct Manager {
         /* SIGTERM + drain_timeout: workers still holding batches are killed then, and the
          * loop ends by this + STOP_SLACK_US (bounded.c) */
         uint64_t drain_deadline_us;
-        bool resumed; /* a connection was resumed: run libmicrohttpd again */
+        uint64_t drain_stop_at_us;     /* SIGTERM with drain_grace_ms: still serving, announcing the
+                                          drain (capacity.h) until then; 0 = not announced */
+        struct AgentCheck *agentcheck; /* agentcheck.c; NULL when off */
+        bool resumed;                  /* a connection was resumed: run libmicrohttpd again */
         uint64_t started_us;
         NodeMetrics m;
         struct ControlLoop *control;          /* control.c */
@@ -184,6 +193,7 @@ struct Manager {
         uint64_t bpf_keys[RQD_MAX_KEYS / 64]; /* rqdelay keys in use (one per stage) */
         bool contended;
         uint32_t usable_millicores; /* capacity the last plan was made with */
+        double cpu_wait_share;      /* workers' run-queue wait share, smoothed (ebpf.c) */
 };
 
 /* ---- manager.c ---- */
@@ -202,6 +212,8 @@ int manager_persist_pipeline(Manager *m, const pl_pipeline *cfg);
 int manager_unpersist_pipeline(Manager *m, const char *name);
 void manager_epoll_mod(Manager *m, int fd, EventSource *ev, uint32_t events, bool add);
 uint32_t manager_allocated_millicores(const Manager *m);
+/* A stop has begun or is announced (drain_grace_ms): load balancers should send nothing new. */
+bool manager_is_draining(const Manager *m);
 
 /* ---- pipeline.c ---- */
 int pipeline_new(Manager *m, pl_pipeline *cfg, Pipeline **ret);

@@ -3,11 +3,32 @@
 
 #include <string.h>
 
+#include "agent/capacity.h"
 #include "agent/control.h"
 
 static double ms(uint64_t us)
 {
         return (double)us / 1000.0;
+}
+
+/* The capacity signal (capacity.h) of the node (pipeline NULL) or of one pipeline. */
+static json_t *capacity_json(const Manager *m, const char *pipeline)
+{
+        CapacitySignal c;
+        json_t *j;
+
+        capacity_signal(m, pipeline, &c);
+        j = json_pack("{s:s, s:s?, s:I, s:f, s:f, s:f}", "state", capacity_state_name(c.state),
+                      "why", c.why[0] ? c.why : NULL, "weight_pct", (json_int_t)c.weight_pct,
+                      "usable_cores", c.usable_cores, "deliverable_cores", c.deliverable_cores,
+                      "allocated_cores", c.allocated_cores);
+        if (j && pipeline)
+                json_object_update_new(j, json_pack("{s:o, s:o, s:o, s:o}", "plan_rps",
+                                                    json_finite(c.plan_rps), "max_rps",
+                                                    json_finite(c.max_rps), "observed_rps",
+                                                    json_finite(c.observed_rps), "headroom_rps",
+                                                    json_finite(c.headroom_rps)));
+        return j;
 }
 
 double status_attainment_pct(const Pipeline *p)
@@ -112,6 +133,8 @@ json_t *status_pipeline(const Pipeline *p, bool with_config)
             p->m.core_seconds, "mean_accuracy",
             p->m.answered[OUTCOME_OK] ? p->m.accuracy_sum / (double)p->m.answered[OUTCOME_OK] : 0.0,
             "stages", stages, "control", control_pipeline_json(p));
+        if (j)
+                json_object_set_new(j, "capacity", capacity_json(p->manager, p->cfg->name));
         if (j && with_config)
                 json_object_set_new(j, "config", pl_to_json(p->cfg));
         return j;
@@ -160,8 +183,10 @@ json_t *status_node(const Manager *m)
             (json_int_t)cs->iterations, "last_observe_ms", ms(cs->last_observe_us), "last_solve_ms",
             ms(cs->last_solve_us), "last_act_ms", ms(cs->last_act_us), "last_total_ms",
             ms(cs->last_total_us));
-        if (j)
+        if (j) {
                 json_object_set_new(j, "bounded", bounded_json(m));
+                json_object_set_new(j, "capacity", capacity_json(m, NULL));
+        }
         return j;
 }
 

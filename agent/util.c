@@ -1,6 +1,7 @@
 /* util.c — see util.h. */
 #include "agent/util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -189,4 +190,32 @@ int write_file_atomic(const char *path, const void *data, size_t len)
                 return r;
         }
         return fsync_parent_dir(path);
+}
+
+int parse_tcp_address(const char *spec, struct sockaddr_storage *ss)
+{
+        char host[256];
+        const char *colon = strrchr(spec, ':');
+        uint64_t port;
+        size_t n;
+
+        if (!colon || parse_u64(colon + 1, &port) < 0 || port == 0 || port > 65535)
+                return -EINVAL;
+        n = (size_t)(colon - spec);
+        if (n == 0 || n >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, spec, n);
+        host[n] = '\0';
+        memset(ss, 0, sizeof(*ss));
+        if (host[0] == '[' && host[n - 1] == ']') {
+                struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+                host[n - 1] = '\0';
+                a6->sin6_family = AF_INET6;
+                a6->sin6_port = htons((uint16_t)port);
+                return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -EINVAL;
+        }
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -EINVAL;
 }

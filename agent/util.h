@@ -58,6 +58,9 @@ uint64_t now_us(void);
  * -ERANGE; *ret untouched on failure. */
 int parse_u64(const char *s, uint64_t *ret);
 int parse_double(const char *s, double *ret);
+/* "HOST:PORT" (IPv4) or "[V6]:PORT" into *ret (port in 1..65535). Returns 0 or -EINVAL. */
+struct sockaddr_storage;
+int parse_tcp_address(const char *spec, struct sockaddr_storage *ret);
 
 /* A growable byte buffer. Fields: data (owned), len used, cap allocated. */
 typedef struct Buf {

@@ -35,6 +35,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# The Kubernetes manifest check (k8s.manifests) runs Node.js: the machine's own, else Debian's.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup.sh: all ${#packages[@]} packages present"
   exit 0
