@@ -14,6 +14,8 @@
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/oip.h"
+#include "agent/readiness.h"
 #include "agent/status.h"
 
 #define API_BODY_MAX         (4u << 20) /* PUT bodies (pipeline JSON, plans) */
@@ -384,12 +386,16 @@ static enum MHD_Result on_pipelines(Manager *m, struct MHD_Connection *c, const 
 static enum MHD_Result on_simple(Manager *m, struct MHD_Connection *c, const char *method,
                                  const char *url, const Buf *body)
 {
-        if (strcmp(url, "/healthz") == 0)
-                return strcmp(method, "GET") == 0
-                           ? reply_json(
-                                 c, MHD_HTTP_OK,
-                                 json_pack("{s:s, s:b}", "status", "ok", "stopping", m->stopping))
-                           : reply_method(c, method, url, "GET");
+        enum MHD_Result oip;
+        bool ready;
+
+        if (strcmp(url, "/healthz") == 0) {
+                json_t *j = strcmp(method, "GET") == 0 ? readiness_json(m, &ready) : NULL;
+                return j ? reply_json(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, j)
+                         : reply_method(c, method, url, "GET");
+        }
+        if (oip_handle(m, c, method, url, &oip))
+                return oip;
         if (strcmp(url, "/v1/node") == 0)
                 return strcmp(method, "GET") == 0 ? reply_json(c, MHD_HTTP_OK, status_node(m))
                                                   : reply_method(c, method, url, "GET");
@@ -419,7 +425,7 @@ static void early(HttpCtx *ctx, unsigned status, const char *error, const char *
 }
 
 /* First call of an infer request: headers are in, the body is not. */
-static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCtx *ctx)
+static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCtx *ctx, bool oip)
 {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         uint64_t len = 0, budget = 0;
@@ -427,9 +433,9 @@ static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCt
         int r;
 
         ctx->kind = ROUTE_INFER;
-        ctx->limit = p->cfg->max_body_bytes;
+        ctx->limit = oip ? oip_body_limit(p) : p->cfg->max_body_bytes;
         ctx->req = request_new(m, p);
-        if (!ctx->req)
+        if (!ctx->req || (oip && oip_request_attach(ctx->req) < 0))
                 return -ENOMEM;
         ctx->req->conn = c;
         p->m.arrivals_current_second++;
@@ -469,6 +475,8 @@ static enum MHD_Result infer_finish(HttpCtx *ctx, struct MHD_Connection *c)
                 request_answer_error(req, ctx->early_status, ctx->early_error, ctx->early_detail);
                 return infer_finish(ctx, c);
         }
+        if (req->answer_encode && oip_request_decode(req) < 0) /* answered */
+                return infer_finish(ctx, c);
         control_observe_budget(req->pipeline, req->budget_us, req->arrival_us);
         r = request_admit(req, now_us());
         if (r < 0) {
@@ -501,11 +509,13 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
         Pipeline *p;
 
         m->m.http_requests++;
+        if ((p = oip_infer_target(m, url, method)))
+                return infer_begin(m, c, p, ctx, true);
         if (parse_pipeline_url(url, &rt) == 0 && strcmp(rt.sub, "infer") == 0 &&
             strcmp(method, "POST") == 0) {
                 p = manager_find_pipeline(m, rt.pipeline);
                 if (p && !m->stopping)
-                        return infer_begin(m, c, p, ctx);
+                        return infer_begin(m, c, p, ctx, false);
                 if (p) {
                         early(ctx, 503, "unavailable", "the agent is shutting down");
                 } else {
