@@ -8,7 +8,8 @@
  *   PUT    /v1/pipelines/{p}            validate fully, persist, apply (replace)
  *   DELETE /v1/pipelines/{p}            finish its requests, stop it, remove its file
  *   GET|PUT|DELETE /v1/pipelines/{p}/plan   the plan in force; pin one by hand; unpin
- *   GET    /v1/node, /metrics, /healthz
+ *   GET    /v1/node, /metrics, /healthz (readiness: 200 / 503 and why, readiness.h)
+ *   /v2/...                             the Open Inference Protocol (oip.h)
  * Handlers only parse, call the manager, and write JSON. Every error is a JSON object
  * {"error": ..., "detail": ...}; errno codes become HTTP statuses in api_status_from_errno only.
  */

@@ -7,7 +7,7 @@
  * (pipelines/README.md "Tensors"), or one BYTES tensor each when it declares none. Outputs are
  * filled into caller-owned buffers and left untouched on failure; error text goes to err.
  * Spec: kserve/open-inference-protocol specification/protocol/inference_rest.md and the binary
- * tensor data extension (agent/README.md "Open Inference Protocol" has the mapping). */
+ * tensor data extension (README.md "Open Inference Protocol (KServe V2)" has the mapping). */
 #pragma once
 
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* oip.c — Open Inference Protocol routes. See oip.h; the spec is kserve/open-inference-protocol
  * specification/protocol/inference_rest.md (routes, JSON objects) and open_inference_rest.yaml
- * (OpenAPI: "/v2/" for server metadata, the response schemas); agent/README.md says how a
+ * (OpenAPI: "/v2/" for server metadata, the response schemas); README.md says how a
  * pipeline maps to a model. */
 #include "agent/oip.h"
 
