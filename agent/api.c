@@ -435,7 +435,11 @@ static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCt
         ctx->kind = ROUTE_INFER;
         ctx->limit = oip ? oip_body_limit(p) : p->cfg->max_body_bytes;
         ctx->req = request_new(m, p);
-        if (!ctx->req || (oip && oip_request_attach(ctx->req) < 0))
+        if (ctx->req && oip && oip_request_attach(ctx->req) < 0) {
+                request_unref(ctx->req);
+                ctx->req = NULL;
+        }
+        if (!ctx->req)
                 return -ENOMEM;
         ctx->req->conn = c;
         p->m.arrivals_current_second++;
