@@ -13,10 +13,10 @@ sponge_add_test(NAME oip.codec COMMAND test-oip-tensor LABEL unit TIMEOUT 30)
 # driven by Debian python3's urllib (tests/integration/oip-check.py). Ports 18910-18929.
 sponge_add_test(NAME oip.routes
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/oip-routes.sh
-                LABEL integration TIMEOUT 180)
+                LABEL integration TIMEOUT 240)
 # api.readiness (issue 18 point 5): /healthz and /v2/health/ready answer 503 while a pipeline has
 # no ready replica and while draining, 200 otherwise; the body says which. Registered here, with
 # the routes it shares, so that api.cmake stays with the OpenAPI tests.
 sponge_add_test(NAME api.readiness
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/api-readiness.sh
-                LABEL integration TIMEOUT 150)
+                LABEL integration TIMEOUT 240)
