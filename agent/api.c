@@ -17,6 +17,8 @@
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/pipefiles.h"
+#include "agent/oip.h"
+#include "agent/readiness.h"
 #include "agent/status.h"
 
 #define API_BODY_MAX         (4u << 20) /* PUT bodies (pipeline JSON, plans) */
@@ -57,6 +59,11 @@ typedef struct HttpCtx {
         uint64_t held; /* body bytes reserved in the agent's budget (httpguard.c) */
         bool discard;  /* a method the route refuses (405/404): its body is dropped unread */
 } HttpCtx;
+
+uint64_t api_item_limit(const Pipeline *p)
+{
+        return MIN(p->cfg->max_body_bytes, API_FRAME_ITEM_MAX);
+}
 
 unsigned api_status_from_errno(int r)
 {
@@ -423,12 +430,16 @@ static enum MHD_Result on_pipelines(Manager *m, struct MHD_Connection *c, const 
 static enum MHD_Result on_simple(Manager *m, struct MHD_Connection *c, const char *method,
                                  const char *url, const Buf *body)
 {
-        if (strcmp(url, "/healthz") == 0)
-                return strcmp(method, "GET") == 0
-                           ? reply_json(
-                                 c, MHD_HTTP_OK,
-                                 json_pack("{s:s, s:b}", "status", "ok", "stopping", m->stopping))
-                           : reply_method(c, method, url, "GET");
+        enum MHD_Result oip;
+        bool ready;
+
+        if (strcmp(url, "/healthz") == 0) {
+                json_t *j = strcmp(method, "GET") == 0 ? readiness_json(m, &ready) : NULL;
+                return j ? reply_json(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, j)
+                         : reply_method(c, method, url, "GET");
+        }
+        if (oip_handle(m, c, method, url, &oip))
+                return oip;
         if (strcmp(url, "/v1/node") == 0)
                 return strcmp(method, "GET") == 0 ? reply_json(c, MHD_HTTP_OK, status_node(m))
                                                   : reply_method(c, method, url, "GET");
@@ -458,7 +469,7 @@ static void early(HttpCtx *ctx, unsigned status, const char *error, const char *
 }
 
 /* First call of an infer request: headers are in, the body is not. */
-static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCtx *ctx)
+static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCtx *ctx, bool oip)
 {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         uint64_t len = 0, budget = 0;
@@ -466,9 +477,14 @@ static int infer_begin(Manager *m, struct MHD_Connection *c, Pipeline *p, HttpCt
         int r;
 
         ctx->kind = ROUTE_INFER;
-        /* A body must fit one batch frame to the worker, and its echo the reply frame. */
-        ctx->limit = MIN(p->cfg->max_body_bytes, API_FRAME_ITEM_MAX);
+        /* A body must fit one batch frame to the worker, and its echo the reply frame (the
+         * decoded item of an OIP request likewise: oip.c checks it against api_item_limit). */
+        ctx->limit = oip ? oip_body_limit(p) : api_item_limit(p);
         ctx->req = request_new(m, p);
+        if (ctx->req && oip && oip_request_attach(ctx->req) < 0) {
+                request_unref(ctx->req);
+                ctx->req = NULL;
+        }
         if (!ctx->req)
                 return -ENOMEM;
         ctx->req->conn = c;
@@ -513,6 +529,8 @@ static enum MHD_Result infer_finish(HttpCtx *ctx, struct MHD_Connection *c)
                 request_answer_error(req, ctx->early_status, ctx->early_error, ctx->early_detail);
                 return infer_finish(ctx, c);
         }
+        if (req->answer_encode && oip_request_decode(req) < 0) /* answered */
+                return infer_finish(ctx, c);
         control_observe_budget(req->pipeline, req->budget_us, req->arrival_us);
         r = request_admit(req, now_us());
         if (r < 0) {
@@ -555,11 +573,13 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
         Pipeline *p;
 
         m->m.http_requests++;
+        if ((p = oip_infer_target(m, url, method)))
+                return infer_begin(m, c, p, ctx, true);
         if (parse_pipeline_url(url, &rt) == 0 && strcmp(rt.sub, "infer") == 0 &&
             strcmp(method, "POST") == 0) {
                 p = manager_find_pipeline(m, rt.pipeline);
                 if (p && !m->stopping)
-                        return infer_begin(m, c, p, ctx);
+                        return infer_begin(m, c, p, ctx, false);
                 if (p) {
                         early(ctx, 503, "unavailable", "the agent is shutting down");
                 } else {

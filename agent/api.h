@@ -8,7 +8,8 @@
  *   PUT    /v1/pipelines/{p}            validate fully, persist, apply (replace)
  *   DELETE /v1/pipelines/{p}            finish its requests, stop it, remove its file
  *   GET|PUT|DELETE /v1/pipelines/{p}/plan   the plan in force; pin one by hand; unpin
- *   GET    /v1/node, /metrics, /healthz
+ *   GET    /v1/node, /metrics, /healthz (readiness: 200 / 503 and why, readiness.h)
+ *   /v2/...                             the Open Inference Protocol (oip.h)
  * Handlers only parse, call the manager, and write JSON. Every error is a JSON object
  * {"error": ..., "detail": ...}; errno codes become HTTP statuses in api_status_from_errno only.
  */
@@ -29,3 +30,8 @@ void http_free(Manager *m);
 
 /* The one place where an errno becomes an HTTP status. */
 unsigned api_status_from_errno(int r);
+
+/* The largest input item a pipeline takes: its max_body_bytes, within what one batch frame to a
+ * worker (and its echo back) can carry. */
+typedef struct Pipeline Pipeline;
+uint64_t api_item_limit(const Pipeline *p);

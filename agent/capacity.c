@@ -9,6 +9,7 @@
 
 #include "agent/control.h"
 #include "agent/manager.h"
+#include "agent/readiness.h"
 
 /* HAProxy takes a relative weight as a percentage of the server's configured weight; a
  * server's weight is at most 256 (HAProxy configuration manual, "weight"). */
@@ -58,20 +59,6 @@ static double plan_rps(const Pipeline *p)
         return isfinite(rps) ? rps : 0.0;
 }
 
-/* A stage with no replica that can take a batch now, or -1. */
-static int stage_without_ready(const Pipeline *p)
-{
-        for (size_t i = 0; i < p->cfg->n_stages; i++) {
-                bool ready = false;
-
-                for (const Replica *r = p->stages[i].replicas; r && !ready; r = r->next)
-                        ready = r->state == REPLICA_READY;
-                if (!ready)
-                        return (int)i;
-        }
-        return -1;
-}
-
 static uint32_t pipeline_millicores(const Pipeline *p)
 {
         uint32_t sum = 0;
@@ -84,7 +71,6 @@ static uint32_t pipeline_millicores(const Pipeline *p)
 static void pipeline_signal(const Manager *m, const Pipeline *p, uint32_t spare, CapacitySignal *s)
 {
         uint32_t mine = pipeline_millicores(p);
-        int stage = stage_without_ready(p);
 
         s->plan_rps = plan_rps(p);
         /* Cores scaled linearly: what the spare millicores would add if this pipeline got them
@@ -92,10 +78,16 @@ static void pipeline_signal(const Manager *m, const Pipeline *p, uint32_t spare,
         s->max_rps = mine ? s->plan_rps * (double)(mine + spare) / mine : s->plan_rps;
         s->observed_rps = control_pipeline_observed_rps(p);
         s->headroom_rps = fmax(0.0, s->max_rps - s->observed_rps);
-        if (s->state == CAPACITY_UP && stage >= 0) {
+        for (size_t i = 0; i < p->cfg->n_stages && s->state == CAPACITY_UP; i++) {
+                char buf[160];
+                const char *why = readiness_stage(&p->stages[i], buf, sizeof(buf));
+
+                if (!why)
+                        continue;
                 s->state = CAPACITY_DOWN;
-                snprintf(s->why, sizeof(s->why), "no ready replica in stage %d (%s)", stage,
-                         p->cfg->stages[stage].name);
+                /* HAProxy reads the reason up to the end of the line. */
+                snprintf(s->why, sizeof(s->why), "stage %s: %s", p->cfg->stages[i].name, why);
+                s->why[strcspn(s->why, "\r\n")] = '\0';
         }
         (void)m;
 }

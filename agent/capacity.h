@@ -44,7 +44,7 @@ typedef struct CapacitySignal {
 void capacity_signal(const Manager *m, const char *pipeline, CapacitySignal *ret);
 
 /* HAProxy agent-check reply, one line ending in "\n": "up ready 150%", "up drain",
- * "down#no ready replica in stage 0", "maint#no pipeline x on this node". Returns the length, or
+ * "down#stage s0: starting: ...", "maint#no pipeline x on this node". Returns the length, or
  * -ENOBUFS when len is too small. */
 int capacity_format_agent(const CapacitySignal *s, char *buf, size_t len);
 

@@ -62,6 +62,8 @@ void request_unref(Request *req)
         if (req->response)
                 MHD_destroy_response(req->response);
         buf_done(&req->data);
+        if (req->answer_free)
+                req->answer_free(req->answer_state);
         free(req->variants);
         free(req);
 }
@@ -122,9 +124,12 @@ void request_answer(Request *req, unsigned status, const char *content_type, con
         Manager *m = req->pipeline->manager;
         bool admitted = req->state != REQ_NEW;
         uint64_t now = now_us();
+        struct MHD_Response *resp = NULL;
 
         if (req->state == REQ_ANSWERED)
                 return;
+        if (req->conn && req->answer_encode) /* may turn a 200 into an error */
+                resp = req->answer_encode(req, &status, content_type, body, len);
         req->status = status;
         if (req->state == REQ_QUEUED)
                 sq_remove(&req->pipeline->stages[req->stage].queue, &req->node);
@@ -132,10 +137,13 @@ void request_answer(Request *req, unsigned status, const char *content_type, con
         req->replica = NULL;
         count_outcome(req, status, now);
         if (req->conn) {
-                struct MHD_Response *resp =
-                    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+                if (!req->answer_encode) {
+                        resp = MHD_create_response_from_buffer(len, (void *)body,
+                                                               MHD_RESPMEM_MUST_COPY);
+                        if (resp)
+                                MHD_add_response_header(resp, "Content-Type", content_type);
+                }
                 if (resp) {
-                        MHD_add_response_header(resp, "Content-Type", content_type);
                         add_timing_headers(req, resp, now);
                         req->response = resp;
                 }

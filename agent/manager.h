@@ -154,7 +154,13 @@ struct Request {
         bool suspended;
         unsigned status;
         struct MHD_Response *response; /* ready to queue on resume */
-        Request *prev_all, *next_all;  /* manager's list of live requests */
+        /* Optional answer encoder (oip.c): builds the response from the answer (may change the
+         * status) instead of sending the bytes as they are. State owned, freed by answer_free. */
+        struct MHD_Response *(*answer_encode)(Request *req, unsigned *status, const char *type,
+                                              const void *body, size_t len);
+        void *answer_state;
+        void (*answer_free)(void *state);
+        Request *prev_all, *next_all; /* manager's list of live requests */
         /* while suspended: the client's socket in the manager's epoll, to notice it leave */
         EventSource client_ev;
         int client_fd;

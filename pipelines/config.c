@@ -426,6 +426,140 @@ double pl_model_latency_ms(const pl_model *m, uint32_t batch, uint32_t millicore
         return l * (1.0 + m->margin);
 }
 
+/* --- declared tensors (Open Inference Protocol metadata) ------------------------------------ */
+
+static const char *const DATATYPE_NAMES[] = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
+                                             "INT8", "INT16", "INT32",  "INT64",  "FP16",
+                                             "FP32", "FP64",  "BYTES"};
+static const size_t DATATYPE_SIZES[] = {1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 0};
+
+const char *pl_datatype_to_string(pl_datatype t)
+{
+        return (unsigned)t < ELEMENTSOF(DATATYPE_NAMES) ? DATATYPE_NAMES[t] : NULL;
+}
+
+int pl_datatype_from_string(const char *s, pl_datatype *ret)
+{
+        int i = s ? enum_from(DATATYPE_NAMES, ELEMENTSOF(DATATYPE_NAMES), s) : -EINVAL;
+        if (i < 0)
+                return -EINVAL;
+        *ret = (pl_datatype)i;
+        return 0;
+}
+
+size_t pl_datatype_size(pl_datatype t)
+{
+        return (unsigned)t < ELEMENTSOF(DATATYPE_SIZES) ? DATATYPE_SIZES[t] : 0;
+}
+
+static bool tensor_name_ok(const char *s)
+{
+        size_t n = strlen(s);
+        return n >= 1 && n <= PL_TENSOR_NAME_MAX &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == n;
+}
+
+static int read_shape(ctx *c, const json_t *v, pl_tensor *t)
+{
+        if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > PL_TENSOR_MAX_DIMS)
+                return fail(c, "expected an array of 1 to %u dimensions, got %s",
+                            PL_TENSOR_MAX_DIMS, GOT(v));
+        t->n_dims = json_array_size(v);
+        for (size_t i = 0; i < t->n_dims; i++) {
+                const json_t *d = json_array_get(v, i);
+                json_int_t x = json_is_integer(d) ? json_integer_value(d) : 0;
+                if (x != -1 && (x < 1 || x > (json_int_t)PL_TENSOR_DIM_MAX)) {
+                        size_t old = path_index(c, i);
+                        int r = fail(c, "expected an integer in [1, %u] or -1 (variable), got %s",
+                                     PL_TENSOR_DIM_MAX, GOT(d));
+                        path_pop(c, old);
+                        return r;
+                }
+                t->shape[i] = x;
+        }
+        return 0;
+}
+
+static int read_tensor(ctx *c, const json_t *v, pl_tensor *t)
+{
+        static const char *const keys[] = {"name", "datatype", "shape", NULL};
+        const char *s = NULL;
+        field f;
+        int r, e = 0;
+
+        if ((r = need_object(c, v)) < 0 || (r = check_keys(c, v, keys)) < 0)
+                return r;
+        r = field_open(&f, c, v, "name") ? read_string(c, f.v, PL_TENSOR_NAME_MAX, &s) : missing(c);
+        if (r == 0 && !tensor_name_ok(s))
+                r = fail(c, "expected 1 to %u characters of [A-Za-z0-9_.:-], got %s",
+                         PL_TENSOR_NAME_MAX, GOT(f.v));
+        field_close(&f);
+        if (r < 0 || (r = dup_string(s, &t->name)) < 0)
+                return r;
+        r = field_open(&f, c, v, "datatype")
+                ? read_enum(c, f.v, DATATYPE_NAMES, ELEMENTSOF(DATATYPE_NAMES), &e)
+                : missing(c);
+        field_close(&f);
+        if (r < 0)
+                return r;
+        t->datatype = (pl_datatype)e;
+        r = field_open(&f, c, v, "shape") ? read_shape(c, f.v, t) : missing(c);
+        field_close(&f);
+        return r;
+}
+
+/* Outputs are cut out of one byte string in order: only the last may have a variable size. */
+static int check_output_shape(ctx *c, const pl_tensor *t, bool last)
+{
+        size_t variable = 0;
+
+        for (size_t i = 0; i < t->n_dims; i++)
+                variable += t->shape[i] == -1;
+        if (variable > (last ? 1u : 0u))
+                return fail(c, "%s",
+                            last ? "an output has at most one variable (-1) dimension"
+                                 : "only the last output may have a variable (-1) "
+                                   "dimension: the outputs are cut from the last "
+                                   "stage's bytes in order");
+        return 0;
+}
+
+static int read_tensors(ctx *c, const json_t *v, bool outputs, pl_tensor **ret, size_t *ret_n)
+{
+        if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > PL_MAX_TENSORS)
+                return fail(c, "expected an array of 1 to %u tensors, got %s", PL_MAX_TENSORS,
+                            GOT(v));
+        size_t n = json_array_size(v);
+        *ret = calloc(n, sizeof(pl_tensor));
+        if (!*ret)
+                return -ENOMEM;
+        *ret_n = n;
+        for (size_t i = 0; i < n; i++) {
+                size_t old = path_index(c, i);
+                int r = read_tensor(c, json_array_get(v, i), &(*ret)[i]);
+                if (r == 0 && outputs)
+                        r = check_output_shape(c, &(*ret)[i], i + 1 == n);
+                for (size_t k = 0; r == 0 && k < i; k++)
+                        if (strcmp((*ret)[k].name, (*ret)[i].name) == 0) {
+                                size_t o2 = path_key(c, "name");
+                                r = fail(c, "duplicate tensor name \"%s\" (also [%zu])",
+                                         (*ret)[i].name, k);
+                                path_pop(c, o2);
+                        }
+                path_pop(c, old);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void tensors_free(pl_tensor *t, size_t n)
+{
+        for (size_t i = 0; t && i < n; i++)
+                free(t[i].name);
+        free(t);
+}
+
 /* --- freeing -------------------------------------------------------------------------------- */
 
 static void strv_free(char **v)
@@ -460,6 +594,8 @@ void pl_pipeline_free(pl_pipeline *p)
                 stage_done(&p->stages[i]);
         free(p->stages);
         free(p->plan);
+        tensors_free(p->inputs, p->n_inputs);
+        tensors_free(p->outputs, p->n_outputs);
         free(p);
 }
 
@@ -1050,9 +1186,9 @@ static int read_stages(ctx *c, const json_t *v, pl_pipeline *p)
 
 static int read_pipeline(ctx *c, const json_t *root, pl_pipeline *p)
 {
-        static const char *const keys[] = {"name",   "slo_ms",    "late",        "resize",
-                                           "policy", "objective", "queue_limit", "max_body_bytes",
-                                           "stages", "plan",      NULL};
+        static const char *const keys[] = {
+            "name",           "slo_ms", "late", "resize", "policy",  "objective", "queue_limit",
+            "max_body_bytes", "stages", "plan", "inputs", "outputs", NULL};
         field f;
         int r, e = 0;
 
@@ -1125,6 +1261,19 @@ static int read_pipeline(ctx *c, const json_t *root, pl_pipeline *p)
         p->max_body_bytes = body;
 
         r = field_open(&f, c, root, "stages") ? read_stages(c, f.v, p) : missing(c);
+        field_close(&f);
+        if (r < 0)
+                return r;
+
+        r = field_open(&f, c, root, "inputs")
+                ? read_tensors(c, f.v, false, &p->inputs, &p->n_inputs)
+                : 0;
+        field_close(&f);
+        if (r < 0)
+                return r;
+        r = field_open(&f, c, root, "outputs")
+                ? read_tensors(c, f.v, true, &p->outputs, &p->n_outputs)
+                : 0;
         field_close(&f);
         if (r < 0)
                 return r;
@@ -1372,6 +1521,24 @@ json_t *pl_plan_to_json(const pl_pipeline *p, const pl_plan_entry *plan)
         return a;
 }
 
+static json_t *tensors_json(const pl_tensor *t, size_t n, bool *ok)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < n; i++) {
+                json_t *shape = json_array();
+                for (size_t d = 0; d < t[i].n_dims; d++)
+                        append(shape, json_integer((json_int_t)t[i].shape[d]), ok);
+                append(a,
+                       json_pack("{s:s, s:s, s:o}", "name", t[i].name, "datatype",
+                                 pl_datatype_to_string(t[i].datatype), "shape", shape),
+                       ok);
+        }
+        if (!a)
+                *ok = false;
+        return a;
+}
+
 json_t *pl_to_json(const pl_pipeline *p)
 {
         bool ok = true;
@@ -1398,6 +1565,10 @@ json_t *pl_to_json(const pl_pipeline *p)
         set(o, "stages", stages, &ok);
         if (p->plan)
                 set(o, "plan", pl_plan_to_json(p, p->plan), &ok);
+        if (p->n_inputs)
+                set(o, "inputs", tensors_json(p->inputs, p->n_inputs, &ok), &ok);
+        if (p->n_outputs)
+                set(o, "outputs", tensors_json(p->outputs, p->n_outputs, &ok), &ok);
         if (!ok) {
                 json_decref(o);
                 return NULL;

@@ -72,6 +72,10 @@
 #define PL_QUEUE_LIMIT_MAX    1000000u
 #define PL_BODY_BYTES_MAX     (64u << 20)
 #define PL_FILE_BYTES_MAX     (16u << 20) /* pl_load_file refuses larger files */
+#define PL_MAX_TENSORS        16u         /* declared "inputs" / "outputs" each */
+#define PL_TENSOR_MAX_DIMS    8u
+#define PL_TENSOR_NAME_MAX    64u        /* [A-Za-z0-9_.:-]{1,64} */
+#define PL_TENSOR_DIM_MAX     (1u << 30) /* a dimension: 1 .. this, or -1 (variable) */
 
 /* Defaults for optional keys. */
 #define PL_DEFAULT_QUEUE_LIMIT     1024u
@@ -165,6 +169,32 @@ typedef struct pl_plan_entry {
         uint32_t replicas;
 } pl_plan_entry;
 
+/* Tensor element types of the Open Inference Protocol (KServe V2 "Tensor Data Types"). */
+typedef enum pl_datatype {
+        PL_DT_BOOL,
+        PL_DT_UINT8,
+        PL_DT_UINT16,
+        PL_DT_UINT32,
+        PL_DT_UINT64,
+        PL_DT_INT8,
+        PL_DT_INT16,
+        PL_DT_INT32,
+        PL_DT_INT64,
+        PL_DT_FP16,
+        PL_DT_FP32,
+        PL_DT_FP64,
+        PL_DT_BYTES, /* variable size: each element is a byte string */
+        PL_DT_COUNT_,
+} pl_datatype;
+
+/* A declared input or output tensor of the pipeline (what OIP metadata reports). */
+typedef struct pl_tensor {
+        char *name; /* owned; [A-Za-z0-9_.:-]{1,PL_TENSOR_NAME_MAX}, unique among its kind */
+        pl_datatype datatype;
+        int64_t shape[PL_TENSOR_MAX_DIMS]; /* each >= 1, or -1 for a variable dimension */
+        size_t n_dims;                     /* [1, PL_TENSOR_MAX_DIMS] */
+} pl_tensor;
+
 typedef struct pl_objective {
         double accuracy; /* alpha: weight of accuracy points */
         double cores;    /* beta: weight of cores (n * c, in cores) */
@@ -183,6 +213,13 @@ typedef struct pl_pipeline {
         pl_stage *stages;        /* owned, n_stages entries */
         size_t n_stages;
         pl_plan_entry *plan; /* owned, n_stages entries, or NULL when the file has no "plan" */
+        /* Declared tensors (owned; NULL and 0 when the file declares none: the Open Inference
+         * Protocol then takes one BYTES tensor and answers one). Outputs: every output but the
+         * last has a fixed shape (no -1); the last has at most one -1. */
+        pl_tensor *inputs;
+        size_t n_inputs;
+        pl_tensor *outputs;
+        size_t n_outputs;
 } pl_pipeline;
 
 /* Parses and validates a pipeline from a memory buffer (need not be NUL-terminated).
@@ -240,6 +277,13 @@ int pl_find_variant(const pl_stage *s, const char *name);
 
 /* Predicted latency in ms of a batch on millicores (> 0) by the model, margin included. */
 double pl_model_latency_ms(const pl_model *m, uint32_t batch, uint32_t millicores);
+
+/* "BOOL", "UINT8", ... "BYTES"; NULL for out-of-range values. */
+const char *pl_datatype_to_string(pl_datatype t);
+/* Returns 0 and stores the type, or -EINVAL for a name the protocol does not define. */
+int pl_datatype_from_string(const char *s, pl_datatype *ret);
+/* Bytes per element (BOOL 1, FP16 2, ...); 0 for BYTES (variable). */
+size_t pl_datatype_size(pl_datatype t);
 
 /* "drop"/"serve", "full"/"vertical"/"horizontal"/"static"; NULL for out-of-range values. */
 const char *pl_late_to_string(pl_late late);

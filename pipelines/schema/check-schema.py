@@ -19,7 +19,7 @@ SEMANTIC = {
     "duplicate-stage-name", "duplicate-variant-name", "millicores-min-gt-max",
     "millicores-step-not-dividing", "plan-batch-over-stage-limit", "plan-millicores-off-step",
     "plan-replicas-over-range", "plan-unknown-variant", "plan-wrong-length",
-    "profile-model-negative-latency", "profile-points-one-core-limit", "replicas-min-gt-max",
+    "profile-model-negative-latency", "tensor-duplicate-name", "tensor-output-variable-not-last", "profile-points-one-core-limit", "replicas-min-gt-max",
     # Python's json keeps the last of duplicate keys; jansson is told to reject them.
     "syntax-duplicate-key",
 }

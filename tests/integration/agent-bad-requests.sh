@@ -83,7 +83,7 @@ bad 404 "PUT plan: unknown pipeline" "nosuch" PUT /v1/pipelines/nosuch/plan "${C
 bad 404 "infer on an unknown pipeline" "nosuch" POST /v1/pipelines/nosuch/infer --data-binary x
 bad 404 "GET an unknown pipeline" "nosuch" GET /v1/pipelines/nosuch
 bad 404 "DELETE an unknown pipeline" "nosuch" DELETE /v1/pipelines/nosuch
-bad 404 "unknown route" "" GET /v2/things
+bad 404 "unknown route" "" GET /v3/things   # /v2 is the Open Inference Protocol (oip.routes)
 bad 404 "unknown sub-route" "" GET /v1/pipelines/$P/bogus
 bad 404 "pipeline name longer than allowed" "" GET "/v1/pipelines/$(printf 'a%.0s' $(seq 40))"
 bad 400 "invalid pipeline name" "" GET /v1/pipelines/UPPER

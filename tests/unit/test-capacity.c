@@ -29,8 +29,8 @@ static void test_states(void **state)
         s.state = CAPACITY_DRAIN;
         reply_is(&s, "up drain\n");
         s.state = CAPACITY_DOWN;
-        strcpy(s.why, "no ready replica in stage 1 (classify)");
-        reply_is(&s, "down#no ready replica in stage 1 (classify)\n");
+        strcpy(s.why, "stage classify: starting: no worker has said READY yet");
+        reply_is(&s, "down#stage classify: starting: no worker has said READY yet\n");
         s.state = CAPACITY_MAINT;
         strcpy(s.why, "no pipeline x on this node");
         reply_is(&s, "maint#no pipeline x on this node\n");

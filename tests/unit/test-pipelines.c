@@ -116,6 +116,14 @@ static const struct {
     {"syntax-empty", "1:0: invalid JSON: "},
     {"syntax-missing-comma", "4:10: invalid JSON: "},
     {"syntax-trailing-garbage", "47:1: invalid JSON: end of file expected"},
+    {"tensor-datatype-unknown", "inputs[0].datatype: expected \"BOOL\", \"UINT8\""},
+    {"tensor-duplicate-name", "inputs[1].name: duplicate tensor name \"a\" (also [0])"},
+    {"tensor-name-invalid",
+     "outputs[0].name: expected 1 to 64 characters of [A-Za-z0-9_.:-], got \"a b\""},
+    {"tensor-output-variable-not-last",
+     "outputs[0]: only the last output may have a variable (-1) dimension"},
+    {"tensor-shape-zero",
+     "inputs[0].shape[1]: expected an integer in [1, 1073741824] or -1 (variable), got 0"},
     {"unknown-key-model", "stages[1].variants[1].profile.model.zeta: unknown key (accepted here: "
                           "gamma, delta, epsilon, eta, margin)"},
     {"unknown-key-root", "slo: unknown key (accepted here: name, slo_ms, "},
@@ -585,8 +593,9 @@ static void test_err_buffer(void **state)
         assert_int_equal(pl_parse(garbage, sizeof(garbage), &p, err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, "1:8: invalid JSON: end of file expected"));
         assert_int_equal(pl_parse(garbage, 7, &p, err, sizeof(err)), -EINVAL);
-        assert_string_equal(err, "a: unknown key (accepted here: name, slo_ms, late, resize, "
-                                 "policy, objective, queue_limit, max_body_bytes, stages, plan)");
+        assert_string_equal(
+            err, "a: unknown key (accepted here: name, slo_ms, late, resize, "
+                 "policy, objective, queue_limit, max_body_bytes, stages, plan, inputs, outputs)");
         assert_int_equal(pl_parse(NULL, 0, &p, err, sizeof(err)), -EINVAL);
         assert_null(p);
 
