@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "agent/auth.h"
 #include "agent/control.h"
+#include "agent/execpath.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/status.h"
@@ -46,7 +48,7 @@ typedef struct HttpCtx {
         uint64_t limit;
         unsigned early_status; /* answer decided before the body was read */
         char early_error[64];
-        char early_detail[256];
+        char early_detail[512];
 } HttpCtx;
 
 unsigned api_status_from_errno(int r)
@@ -58,6 +60,9 @@ unsigned api_status_from_errno(int r)
                 return MHD_HTTP_BAD_REQUEST;
         case -ENOENT:
                 return MHD_HTTP_NOT_FOUND;
+        case -EACCES:
+        case -EPERM:
+                return MHD_HTTP_FORBIDDEN;
         case -EEXIST:
                 return MHD_HTTP_CONFLICT;
         case -EFBIG:
@@ -94,6 +99,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_add_response_header(resp, "Content-Type", type);
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(resp, "Allow", "GET, PUT, POST, DELETE");
+        if (status == MHD_HTTP_UNAUTHORIZED)
+                MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"sponged\"");
         ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -271,6 +278,13 @@ static enum MHD_Result on_put_pipeline(Manager *m, struct MHD_Connection *c, con
                             rt->pipeline);
                 pl_pipeline_free(cfg);
                 return MHD_YES;
+        }
+        /* Which programs may run: refused before anything is persisted (execpath.h). */
+        r = execpath_check_pipeline(&m->config.trust, m->config.worker_path, cfg, err, sizeof(err));
+        if (r < 0) {
+                pl_pipeline_free(cfg);
+                return reply_error(c, r == -ENOENT ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_FORBIDDEN,
+                                   "worker program refused", "%s; nothing changed", err);
         }
         r = manager_persist_pipeline(m, cfg);
         if (r < 0) {
@@ -499,8 +513,18 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
 {
         Route rt;
         Pipeline *p;
+        AuthVerdict auth;
 
         m->m.http_requests++;
+        /* Who may do this: one check for every route (auth.h); a refusal is answered once the
+         * body is discarded, and nothing runs. */
+        (void)auth_check(&m->config.trust, c, method, url, &auth);
+        if (auth.status) {
+                early(ctx, auth.status, auth.error, auth.detail);
+                ctx->kind = ROUTE_BODY;
+                ctx->limit = API_BODY_MAX;
+                return 0;
+        }
         if (parse_pipeline_url(url, &rt) == 0 && strcmp(rt.sub, "infer") == 0 &&
             strcmp(method, "POST") == 0) {
                 p = manager_find_pipeline(m, rt.pipeline);

@@ -47,6 +47,7 @@ void node_config_done(NodeConfig *c)
         free(c->cgroup_root);
         free(c->pipelines_dir);
         free(c->worker_path);
+        trust_config_done(&c->trust);
         *c = (NodeConfig){0};
 }
 
@@ -230,6 +231,9 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                         c->millicores = (uint32_t)u;
                 return r;
         }
+        r = trust_config_key(&c->trust, key, v, err, errlen);
+        if (r != -ENOENT)
+                return r;
         if (strcmp(key, "max_requests") == 0) {
                 r = get_uint(v, key, 1, 10000000, 1, &u, err, errlen);
                 if (r >= 0)
@@ -240,7 +244,8 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
             err, errlen,
             "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
             "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
-            "drain_timeout_ms, restart_backoff_max_ms, max_requests, control, ebpf, log_level)",
+            "drain_timeout_ms, restart_backoff_max_ms, max_requests, control, ebpf, log_level, "
+            "api_group, api_token_file, api_hosts, worker_dirs, worker_user)",
             key);
 }
 
@@ -257,6 +262,11 @@ int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen
         if (r < 0)
                 return r;
         if (!path) {
+                r = trust_config_finish(&c.trust, err, errlen);
+                if (r < 0) {
+                        node_config_done(&c);
+                        return r;
+                }
                 *ret = c;
                 return 0;
         }
@@ -284,6 +294,8 @@ int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen
         r = 0;
 out:
         json_decref(root);
+        if (r >= 0)
+                r = trust_config_finish(&c.trust, msg, sizeof(msg));
         if (r < 0) {
                 snprintf(err, errlen, "%s: %s", path, msg);
                 node_config_done(&c);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/trust.h"
 #include "cgroups/cgroups.h"
 
 #define NODE_CONFIG_DEFAULT_LISTEN        "127.0.0.1:8750"
@@ -35,9 +36,10 @@ typedef struct NodeConfig {
         uint64_t max_wait_us;        /* cap on how long a batch waits to fill */
         uint64_t drain_timeout_us;   /* SIGTERM / retire: how long to wait for answers */
         uint64_t restart_backoff_max_us;
-        bool control;  /* run the control loop (false: plans only by hand) */
-        bool ebpf;     /* load the run-queue delay programs when possible */
-        int log_level; /* 3..7, syslog priorities */
+        bool control;      /* run the control loop (false: plans only by hand) */
+        bool ebpf;         /* load the run-queue delay programs when possible */
+        int log_level;     /* 3..7, syslog priorities */
+        TrustConfig trust; /* who may change things, which programs run, as whom (trust.h) */
 } NodeConfig;
 
 /* Fills *c with the defaults (allocating the default strings). Returns 0 or -ENOMEM. */

@@ -12,6 +12,7 @@
 #include "agent/api.h"
 #include "agent/control.h"
 #include "agent/ebpf.h"
+#include "agent/execpath.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/notify.h"
@@ -50,6 +51,8 @@ int manager_new(const char *config_path, Manager **ret)
                 return -ENOMEM;
         }
         log_set_max_level(m->config.log_level);
+        if (m->config.trust.note[0])
+                log_notice("%s", m->config.trust.note);
         *ret = m;
         return 0;
 }
@@ -130,9 +133,17 @@ static char *canonical_json(const pl_pipeline *cfg)
 int manager_apply_pipeline(Manager *m, pl_pipeline *cfg, const char *path)
 {
         Pipeline *old = manager_find_pipeline(m, cfg->name), *p;
-        char *json = canonical_json(cfg);
+        char *json, why[1024];
         int r;
 
+        r = execpath_check_pipeline(&m->config.trust, m->config.worker_path, cfg, why, sizeof(why));
+        if (r < 0) {
+                log_error("Pipeline %s%s%s: refused: %s", cfg->name, path ? " from " : "",
+                          path ? path : "", why);
+                pl_pipeline_free(cfg);
+                return r;
+        }
+        json = canonical_json(cfg);
         if (!json) {
                 pl_pipeline_free(cfg);
                 return -ENOMEM;

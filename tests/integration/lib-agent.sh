@@ -340,8 +340,18 @@ http() {
         shift 2
         : >"$TMP/resp.headers"
         : >"$TMP/resp.body"
+        # Changes go over the UNIX socket, where sponged identifies the caller (root here);
+        # reads and inference over TCP (agent/auth.h). HTTP_VIA=tcp forces TCP.
+        local via=()
+        case $method in
+        GET | HEAD) ;;
+        POST) [[ $path == */infer ]] || via=(--unix-socket "$UNIX_SOCK") ;;
+        *) via=(--unix-socket "$UNIX_SOCK") ;;
+        esac
+        [ "${HTTP_VIA:-}" = tcp ] && via=()
         HTTP_STATUS=$(curl -sS -m "${HTTP_TIMEOUT:-20}" -X "$method" -o "$TMP/resp.body" \
-                -D "$TMP/resp.headers" -w '%{http_code}' "$@" "$URL$path" 2>"$TMP/resp.err")
+                -D "$TMP/resp.headers" -w '%{http_code}' "${via[@]}" "$@" "$URL$path" \
+                2>"$TMP/resp.err")
         [ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
 }
 
@@ -405,7 +415,7 @@ metric() {
 
 # ctl ARGS... — spongectl against this agent, bounded in time.
 ctl() {
-        timeout 30 "$BIN/spongectl" --url "$URL" "$@"
+        timeout 30 "$BIN/spongectl" --url "$URL" --socket "$UNIX_SOCK" "$@"
 }
 
 # all_ready PIPELINE — every stage has as many ready replicas as its plan says, of the planned
