@@ -86,6 +86,25 @@ static json_t *outcomes_json(const PipelineMetrics *pm)
         return o;
 }
 
+/* Variant env values may be secrets (tokens, keys): GET shows their names only. */
+static json_t *redact_env(json_t *cfg)
+{
+        json_t *stage, *variant, *v;
+        const char *key;
+        size_t i, k;
+
+        json_array_foreach(json_object_get(cfg, "stages"), i, stage)
+        {
+                json_array_foreach(json_object_get(stage, "variants"), k, variant)
+                {
+                        json_object_foreach(json_object_get(variant, "env"), key, v)
+                                json_object_set_new(json_object_get(variant, "env"), key,
+                                                    json_string("<redacted>"));
+                }
+        }
+        return cfg;
+}
+
 json_t *status_pipeline(const Pipeline *p, bool with_config)
 {
         json_t *stages = json_array(), *j;
@@ -105,7 +124,7 @@ json_t *status_pipeline(const Pipeline *p, bool with_config)
             p->m.answered[OUTCOME_OK] ? p->m.accuracy_sum / (double)p->m.answered[OUTCOME_OK] : 0.0,
             "stages", stages, "control", control_pipeline_json(p));
         if (j && with_config)
-                json_object_set_new(j, "config", pl_to_json(p->cfg));
+                json_object_set_new(j, "config", redact_env(pl_to_json(p->cfg)));
         return j;
 }
 

@@ -1,0 +1,13 @@
+# security: the trust boundary (issue 15) from outside — real sponged, real callers made
+# unprivileged with setpriv, real worker processes and the kernel's cgroups (root; 77 otherwise).
+# Ports 18850-18869 (tests/integration/security-lib.sh). Scripts also run by hand:
+#   bash tests/integration/security-changes.sh BUILD_DIR [SOURCE_DIR]
+set(SPONGE_SECURITY_ITESTS
+    # name       timeout (s)
+    changes      120)
+while(SPONGE_SECURITY_ITESTS)
+  list(POP_FRONT SPONGE_SECURITY_ITESTS name timeout)
+  sponge_add_test(NAME security.${name}
+                  COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/security-${name}.sh
+                  LABEL integration TIMEOUT ${timeout})
+endwhile()
