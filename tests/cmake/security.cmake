@@ -4,7 +4,11 @@
 #   bash tests/integration/security-changes.sh BUILD_DIR [SOURCE_DIR]
 set(SPONGE_SECURITY_ITESTS
     # name       timeout (s)
-    changes      120)
+    changes      120
+    host         90
+    programs     90
+    inherit      90
+    env          90)
 while(SPONGE_SECURITY_ITESTS)
   list(POP_FRONT SPONGE_SECURITY_ITESTS name timeout)
   sponge_add_test(NAME security.${name}

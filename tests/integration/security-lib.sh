@@ -59,8 +59,8 @@ nobody_http() {
 }
 
 # install_probe NAME [SHELL_LINES] — an executable /bin/sh worker in TRUSTED that creates
-# $MARKS/NAME.ran (as whoever runs it), runs SHELL_LINES (their output goes to sponged's log
-# prefixed "probe NAME:"), then execs the echo worker.
+# $MARKS/NAME.ran (as whoever runs it), runs SHELL_LINES (their output goes to $MARKS/NAME.out),
+# then execs the echo worker.
 install_probe() {
         local name=$1 body=${2:-}
         cat >"$TRUSTED/$name" <<PROBE
@@ -69,7 +69,7 @@ touch "$MARKS/$name.ran"
 {
 :
 $body
-} 2>&1 | sed 's/^/probe $name: /' >&2
+} >"$MARKS/$name.out" 2>&1
 exec "$BIN/sponge-worker-echo"
 PROBE
         chmod 0755 "$TRUSTED/$name"
