@@ -98,8 +98,8 @@ static json_t *redact_env(json_t *cfg)
                 json_array_foreach(json_object_get(stage, "variants"), k, variant)
                 {
                         json_object_foreach(json_object_get(variant, "env"), key, v)
-                                json_object_set_new(json_object_get(variant, "env"), key,
-                                                    json_string("<redacted>"));
+                            json_object_set_new(json_object_get(variant, "env"), key,
+                                                json_string("<redacted>"));
                 }
         }
         return cfg;
