@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "agent/auth.h"
+#include "agent/caps.h"
 #include "agent/control.h"
 #include "agent/execpath.h"
 #include "agent/log.h"
@@ -285,6 +286,11 @@ static enum MHD_Result on_put_pipeline(Manager *m, struct MHD_Connection *c, con
                 pl_pipeline_free(cfg);
                 return reply_error(c, r == -ENOENT ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_FORBIDDEN,
                                    "worker program refused", "%s; nothing changed", err);
+        }
+        r = node_caps_check(m, cfg, err, sizeof(err));
+        if (r < 0) {
+                pl_pipeline_free(cfg);
+                return reply_error(c, MHD_HTTP_CONFLICT, "node limit", "%s; nothing changed", err);
         }
         r = manager_persist_pipeline(m, cfg);
         if (r < 0) {

@@ -245,7 +245,8 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
             "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
             "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
             "drain_timeout_ms, restart_backoff_max_ms, max_requests, control, ebpf, log_level, "
-            "api_group, api_token_file, api_hosts, worker_dirs, worker_user)",
+            "api_group, api_token_file, api_hosts, worker_dirs, worker_user, max_pipelines, "
+            "max_replicas)",
             key);
 }
 

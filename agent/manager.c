@@ -10,12 +10,14 @@
 #include <time.h>
 
 #include "agent/api.h"
+#include "agent/caps.h"
 #include "agent/control.h"
 #include "agent/ebpf.h"
 #include "agent/execpath.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/notify.h"
+#include "agent/spawn.h"
 
 #define MAX_EVENTS        64
 #define STOP_WORKERS_US   (6 * USEC_PER_SEC)
@@ -137,6 +139,13 @@ int manager_apply_pipeline(Manager *m, pl_pipeline *cfg, const char *path)
         int r;
 
         r = execpath_check_pipeline(&m->config.trust, m->config.worker_path, cfg, why, sizeof(why));
+        if (r < 0) {
+                log_error("Pipeline %s%s%s: refused: %s", cfg->name, path ? " from " : "",
+                          path ? path : "", why);
+                pl_pipeline_free(cfg);
+                return r;
+        }
+        r = node_caps_check(m, cfg, why, sizeof(why));
         if (r < 0) {
                 log_error("Pipeline %s%s%s: refused: %s", cfg->name, path ? " from " : "",
                           path ? path : "", why);
@@ -432,7 +441,7 @@ static void stage_run_due(Stage *s, uint64_t now)
                 if (r->state == REPLICA_DEAD && r->restart_at_us && r->restart_at_us <= now)
                         replica_spawn(r);
                 else if (r->state == REPLICA_STOPPING && r->stop_at_us <= now)
-                        kill(r->pid, SIGKILL);
+                        spawn_kill_tree(r->pid);
                 rp = &r->next;
         }
         if (s->wake_at_us && s->wake_at_us <= now)

@@ -205,3 +205,11 @@ int spawn_worker(const SpawnSpec *s, pid_t *ret_pid, int *ret_fd)
         *ret_fd = sv[0];
         return r;
 }
+
+int spawn_kill_tree(pid_t pid)
+{
+        if (pid <= 0)
+                return -EINVAL;
+        /* The group exists from fork on: both parent and child set it. */
+        return kill(-pid, SIGKILL) == 0 ? 0 : -errno;
+}

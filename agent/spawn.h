@@ -41,3 +41,10 @@ typedef struct SpawnSpec {
  * it, as it reaps every worker), its pid and our socket end are still returned, and place's
  * error is returned. */
 int spawn_worker(const SpawnSpec *s, pid_t *ret_pid, int *ret_fd);
+
+/* SIGKILLs the worker's whole process group (the worker and whatever it started that stayed in
+ * its group; after the worker was reaped, what is left of the group). Returns 0 or -errno of
+ * kill() (-ESRCH: nothing left). With the
+ * `none` cgroup backend this is what leaves nothing behind; the agent is also a child subreaper,
+ * so orphans of a worker are reparented to it and reaped. */
+int spawn_kill_tree(pid_t pid);

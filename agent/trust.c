@@ -98,6 +98,13 @@ int trust_config_key(TrustConfig *t, const char *key, json_t *v, char *err, size
                 t->worker_dirs_set = true;
                 return r;
         }
+        if (strcmp(key, "max_pipelines") == 0 || strcmp(key, "max_replicas") == 0) {
+                json_int_t x = json_integer_value(v);
+                if (!json_is_integer(v) || x < 1 || x > 100000)
+                        return fail(err, errlen, "%s: expected an integer in [1, 100000]", key);
+                *(key[4] == 'p' ? &t->max_pipelines : &t->max_replicas) = (unsigned)x;
+                return 0;
+        }
         if (strcmp(key, "worker_user") == 0) {
                 t->worker_user_set = true;
                 return set_string(v, key, &t->worker_user, err, errlen);
@@ -271,6 +278,10 @@ int trust_config_finish(TrustConfig *t, char *err, size_t errlen)
         struct group *gr;
         int r;
 
+        if (!t->max_pipelines)
+                t->max_pipelines = TRUST_DEFAULT_MAX_PIPELINES;
+        if (!t->max_replicas)
+                t->max_replicas = TRUST_DEFAULT_MAX_REPLICAS;
         gr = getgrnam(group);
         if (gr) {
                 t->api_gid_valid = true;

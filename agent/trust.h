@@ -3,7 +3,9 @@
  * worker directories) and as whom (the worker user).
  *
  * Keys (all optional): "api_group" (default "sponged"), "api_token_file", "api_hosts",
- * "worker_dirs", "worker_user" (default "sponged-worker"). trust_config_finish() resolves the
+ * "worker_dirs", "worker_user" (default "sponged-worker"), and the node-wide caps on what changes
+ * may ask for: "max_pipelines" (default 64), "max_replicas" (default 256, the sum of every
+ * stage's replicas.max over all pipelines). trust_config_finish() resolves the
  * names (getgrnam/getpwnam), reads and checks the token file (regular, mode 0600 or stricter,
  * owned by root or the agent's uid) and the worker directories, once per config load.
  * Lifecycle: embedded in NodeConfig, which owns every string here; trust_config_done() wipes the
@@ -16,11 +18,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define TRUST_MAX_HOSTS       8u
-#define TRUST_MAX_WORKER_DIRS 8u
-#define TRUST_DEFAULT_GROUP   "sponged"
-#define TRUST_DEFAULT_USER    "sponged-worker"
-#define TRUST_TOKEN_MIN       16u
+#define TRUST_MAX_HOSTS             8u
+#define TRUST_MAX_WORKER_DIRS       8u
+#define TRUST_DEFAULT_GROUP         "sponged"
+#define TRUST_DEFAULT_USER          "sponged-worker"
+#define TRUST_TOKEN_MIN             16u
+#define TRUST_DEFAULT_MAX_PIPELINES 64u
+#define TRUST_DEFAULT_MAX_REPLICAS  256u
 
 typedef struct TrustConfig {
         char *api_group; /* owned; NULL = default */
@@ -38,6 +42,8 @@ typedef struct TrustConfig {
         bool worker_switch;   /* workers get worker_uid/gid (agent is root or has CAP_SETUID) */
         uid_t worker_uid;
         gid_t worker_gid;
+        unsigned max_pipelines;
+        unsigned max_replicas;
         char note[512]; /* one line for the log at load: what was decided and why */
 } TrustConfig;
 

@@ -151,7 +151,7 @@ static void replica_lost(Replica *r, const char *why)
                 stage_batch_failed(r, why, now_us());
         /* A worker told to shut down closes its end and exits by itself; stop_at_us bounds it. */
         if (r->pid > 0 && r->state != REPLICA_STOPPING)
-                kill(r->pid, SIGKILL);
+                spawn_kill_tree(r->pid);
         if (r->state == REPLICA_STARTING || r->state == REPLICA_READY)
                 snprintf(r->last_error, sizeof(r->last_error), "%.150s", why);
 }
@@ -296,7 +296,7 @@ void replica_kill(Replica *r)
 {
         if (r->pid > 0) {
                 ebpf_unwatch(r);
-                kill(r->pid, SIGKILL);
+                spawn_kill_tree(r->pid);
                 waitpid(r->pid, NULL, 0);
                 r->pid = 0;
         }
@@ -440,6 +440,7 @@ void manager_child_exited(Manager *m, pid_t pid, int status)
                 return;
         describe_exit(status, how, sizeof(how));
         ebpf_unwatch(r);
+        spawn_kill_tree(pid); /* what the worker left in its process group dies with it */
         r->pid = 0;
         m->m.replica_exits++;
         if (r->state == REPLICA_STOPPING || r->state == REPLICA_DRAINING) {
