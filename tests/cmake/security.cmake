@@ -4,11 +4,12 @@
 #   bash tests/integration/security-changes.sh BUILD_DIR [SOURCE_DIR]
 set(SPONGE_SECURITY_ITESTS
     # name       timeout (s)
-    changes      120
-    host         90
-    programs     90
-    inherit      90
-    env          90)
+    changes      150
+    host         120
+    programs     120
+    inherit      120
+    env          120
+    limits       150)
 while(SPONGE_SECURITY_ITESTS)
   list(POP_FRONT SPONGE_SECURITY_ITESTS name timeout)
   sponge_add_test(NAME security.${name}
