@@ -84,10 +84,9 @@ int trust_config_key(TrustConfig *t, const char *key, json_t *v, char *err, size
         if (strcmp(key, "api_group") == 0)
                 return set_string(v, key, &t->api_group, err, errlen);
         if (strcmp(key, "api_token_file") == 0) {
-                int r = set_string(v, key, &t->api_token_file, err, errlen);
-                if (r >= 0 && t->api_token_file[0] != '/')
+                if (json_is_string(v) && json_string_value(v)[0] != '/')
                         return fail(err, errlen, "api_token_file: expected an absolute path");
-                return r;
+                return set_string(v, key, &t->api_token_file, err, errlen);
         }
         if (strcmp(key, "api_hosts") == 0)
                 return set_strings(v, key, t->api_hosts, TRUST_MAX_HOSTS, &t->n_api_hosts, err,

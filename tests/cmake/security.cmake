@@ -16,3 +16,10 @@ while(SPONGE_SECURITY_ITESTS)
                   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/security-${name}.sh
                   LABEL integration TIMEOUT ${timeout})
 endwhile()
+
+# Unit tests of the pure parts (route rule, directory walk, resolution, trust keys, token file).
+add_executable(test-trust ${PROJECT_SOURCE_DIR}/tests/unit/test-trust.c)
+target_link_libraries(test-trust PRIVATE sponge_agent PkgConfig::CMOCKA)
+foreach(t routes dirs resolve keys token)
+  sponge_add_test(NAME trust.${t} COMMAND test-trust ${t} LABEL unit TIMEOUT 30)
+endforeach()
