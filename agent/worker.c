@@ -60,7 +60,26 @@ static void build_env(const Replica *r, char **envp, size_t max, char store[][19
         envp[n] = NULL;
 }
 
-/* spawn.c's placement step: the cpu limit, then the cgroup, while the child waits. */
+/* The stage's memory and pids limits on the replica's cgroup. Without the controllers (the
+ * none backend, or not mounted/delegated) the worker runs without them, said once. */
+static int place_limits(Replica *r, pid_t pid)
+{
+        static bool said;
+        const pl_stage *st = r->stage->cfg;
+        int k = cg_group_set_limits(r->cg, (uint64_t)st->memory_max_mb << 20, st->pids_max, pid);
+
+        if (k == -EOPNOTSUPP) {
+                if (!said)
+                        log_notice("Workers run without memory/pids limits: no memory or pids "
+                                   "cgroup controller available to the agent");
+                said = true;
+                return 0;
+        }
+        return k;
+}
+
+/* spawn.c's placement step: the cpu limit, the cgroup, the memory and pids limits, while the
+ * child waits. */
 static int place_replica(pid_t pid, void *userdata)
 {
         Replica *r = userdata;
@@ -68,6 +87,8 @@ static int place_replica(pid_t pid, void *userdata)
 
         if (k >= 0)
                 k = cg_group_attach(r->cg, pid);
+        if (k >= 0)
+                k = place_limits(r, pid);
         if (k < 0)
                 log_error_errno(k, "Failed to place worker %d in its cgroup: %s", (int)pid,
                                 cg_last_error(replica_manager(r)->cg));

@@ -9,7 +9,8 @@ set(SPONGE_SECURITY_ITESTS
     programs     120
     inherit      120
     env          120
-    limits       150)
+    limits       150
+    cgroup-limits 150)
 while(SPONGE_SECURITY_ITESTS)
   list(POP_FRONT SPONGE_SECURITY_ITESTS name timeout)
   sponge_add_test(NAME security.${name}

@@ -75,19 +75,21 @@ PROBE
         chmod 0755 "$TRUSTED/$name"
 }
 
-# probe_pipeline NAME COMMAND_JSON [EXTRA_ENV_JSON] — a one-stage pipeline file $TMP/NAME.json
-# whose variant runs COMMAND_JSON (e.g. '["/path/x"]') with ITEST_TAG and the extra env.
+# probe_pipeline NAME COMMAND_JSON [EXTRA_ENV_JSON [EXTRA_STAGE_KEYS_JSON]] — a one-stage
+# pipeline file $TMP/NAME.json whose variant runs COMMAND_JSON (e.g. '["/path/x"]') with
+# ITEST_TAG and the extra env; the stage gets the extra keys (e.g. '{"pids_max": 8}').
 probe_pipeline() {
-        "$PY" - "$1" "$2" "${3:-{\}}" "$TAG" >"$TMP/$1.json" <<'PYEOF'
+        "$PY" - "$1" "$2" "${3:-{\}}" "$TAG" "${4:-{\}}" >"$TMP/$1.json" <<'PYEOF'
 import json, sys
 name, cmd, env, tag = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+extra = json.loads(sys.argv[5])
 env["ITEST_TAG"] = tag
-json.dump({"name": name, "slo_ms": 20000, "stages": [{
+json.dump({"name": name, "slo_ms": 20000, "stages": [dict({
     "name": "s0", "max_batch": 4, "millicores": {"min": 100, "max": 1000, "step": 100},
     "replicas": {"min": 1, "max": 1},
     "variants": [{"name": "v", "accuracy": 50, "command": cmd, "env": env, "startup_ms": 100,
                   "profile": {"model": {"gamma": 0.01, "delta": 0.01, "epsilon": 0.01,
-                                        "eta": 0.1}}}]}]}, sys.stdout, indent=1)
+                                        "eta": 0.1}}}]}, **extra)]}, sys.stdout, indent=1)
 PYEOF
         chmod 0644 "$TMP/$1.json"
 }
