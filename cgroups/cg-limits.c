@@ -11,6 +11,7 @@
 #include "cgroups/cg-internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,16 @@ static int set_v1(cg_group *g, const limit_file *f, const char *value, pid_t pid
         return 0;
 }
 
+static bool has_word(const char *list, const char *word)
+{
+        size_t n = strlen(word);
+
+        for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+                if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+                        return true;
+        return false;
+}
+
 /* v2: +controller in subtree_control of the root and of every directory down to g's parent. */
 static int enable_v2(cg_group *g, const char *controller)
 {
@@ -111,7 +122,14 @@ static int enable_v2(cg_group *g, const char *controller)
         /* Walk down: cut dir at each '/' from the root's end to g's parent (never g itself: a
          * group with processes cannot enable controllers for children). */
         for (p = dir + root_len; p; p = strchr(p + 1, '/')) {
+                char avail[512];
                 *p = '\0';
+                /* Not delegated to us (Delegate= without it): no limit of that kind. */
+                r = cg__read_at(dir, "cgroup.controllers", avail, sizeof(avail));
+                if (r >= 0 && !has_word(avail, controller)) {
+                        *p = '/';
+                        return -EOPNOTSUPP;
+                }
                 r = cg__write_at(dir, "cgroup.subtree_control", want);
                 *p = '/';
                 if (r < 0)

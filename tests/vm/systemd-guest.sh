@@ -214,7 +214,9 @@ asw() { setpriv --reuid=sponged-worker --regid=sponged-worker --clear-groups "$@
 asw sh -c "echo max >$cgpath/cpu.max" && fail "sponged-worker could write $cgpath/cpu.max"
 asw touch "$pdir/pwned.json" && fail "sponged-worker could write $pdir"
 asw kill -0 "$main_pid" && fail "sponged-worker could signal the agent"
-ok "worker $pid: user sponged-worker, no capabilities, no_new_privs, fds 0-3; cannot write cpu.max or pipelines.d, nor signal the agent"
+[ "$(cat "$cgpath/pids.max")" = 256 ] || fail "pids.max of the replica is $(cat "$cgpath/pids.max"), expected the default 256"
+[ "$(cat "$cgpath/memory.max")" = $((2048 << 20)) ] || fail "memory.max of the replica is $(cat "$cgpath/memory.max"), expected the default 2048 MiB"
+ok "worker $pid: user sponged-worker, no capabilities, no_new_privs, fds 0-3; cannot write cpu.max or pipelines.d, nor signal the agent; pids.max 256, memory.max 2 GiB"
 infer 4 || fail "requests at 250 millicores were not all answered 200"
 throttled=$(awk '$1 == "nr_throttled" { print $2 }' "$cgpath/cpu.stat")
 [ "${throttled:-0}" -gt 0 ] || fail "the worker was never throttled at 250 millicores: $(tr '\n' ' ' <"$cgpath/cpu.stat")"
