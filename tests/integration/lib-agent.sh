@@ -19,8 +19,11 @@
 # the environment variable ITEST_TAG that every test pipeline gives its variants, and by their
 # membership in the test's cgroup root.
 #
-# Every wait has a bound. Ports: the agent tests use 18770-18789 only (plus
-# $SPONGE_TEST_PORT_OFFSET when set).
+# Every wait has a bound. Ports: the agent tests use 18770-18789 only, the security tests
+# (security-lib.sh) 18850-18869 (plus $SPONGE_TEST_PORT_OFFSET when set).
+#
+# Changes (anything but GET/HEAD and POST .../infer) go over the UNIX socket, where sponged
+# identifies the caller (root here): TCP accepts no change without a token (agent/auth.h).
 #
 # Arguments of a test script: [BINARY_DIR [SOURCE_DIR]]; otherwise $SPONGE_BINARY_DIR and
 # $SPONGE_SOURCE_DIR (set by CTest), otherwise the build-itest directory next to the sources.
