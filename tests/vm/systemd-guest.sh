@@ -16,7 +16,7 @@ sock=/run/sponged/api.sock
 cgdir=/sys/fs/cgroup/system.slice/sponged.service
 pdir=/etc/sponged/pipelines.d
 work=/root/vm-systemd
-max_exposure=3.0
+max_exposure=2.0
 
 step() { echo "$me: --- [$(cut -d' ' -f1 /proc/uptime) s] $*"; }
 ok() { echo "$me: ok: $*"; }
