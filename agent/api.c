@@ -11,8 +11,11 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "agent/auth.h"
 #include "agent/bounded.h"
+#include "agent/caps.h"
 #include "agent/control.h"
+#include "agent/execpath.h"
 #include "agent/httpguard.h"
 #include "agent/log.h"
 #include "agent/manager.h"
@@ -55,7 +58,7 @@ typedef struct HttpCtx {
         uint64_t limit;
         unsigned early_status; /* answer decided before the body was read */
         char early_error[64];
-        char early_detail[256];
+        char early_detail[512];
         uint64_t held; /* body bytes reserved in the agent's budget (httpguard.c) */
         bool discard;  /* a method the route refuses (405/404): its body is dropped unread */
 } HttpCtx;
@@ -74,6 +77,9 @@ unsigned api_status_from_errno(int r)
                 return MHD_HTTP_BAD_REQUEST;
         case -ENOENT:
                 return MHD_HTTP_NOT_FOUND;
+        case -EACCES:
+        case -EPERM:
+                return MHD_HTTP_FORBIDDEN;
         case -EEXIST:
                 return MHD_HTTP_CONFLICT;
         case -EFBIG:
@@ -110,6 +116,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_add_response_header(resp, "Content-Type", type);
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(resp, "Allow", "GET, PUT, POST, DELETE");
+        if (status == MHD_HTTP_UNAUTHORIZED)
+                MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"sponged\"");
         ret = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -287,6 +295,18 @@ static enum MHD_Result on_put_pipeline(Manager *m, struct MHD_Connection *c, con
                             rt->pipeline);
                 pl_pipeline_free(cfg);
                 return MHD_YES;
+        }
+        /* Which programs may run: refused before anything is persisted (execpath.h). */
+        r = execpath_check_pipeline(&m->config.trust, m->config.worker_path, cfg, err, sizeof(err));
+        if (r < 0) {
+                pl_pipeline_free(cfg);
+                return reply_error(c, r == -ENOENT ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_FORBIDDEN,
+                                   "worker program refused", "%s; nothing changed", err);
+        }
+        r = node_caps_check(m, cfg, err, sizeof(err));
+        if (r < 0) {
+                pl_pipeline_free(cfg);
+                return reply_error(c, MHD_HTTP_CONFLICT, "node limit", "%s; nothing changed", err);
         }
         {
                 /* The pipeline's own file (it may have been loaded from another name). */
@@ -571,8 +591,19 @@ static int begin(Manager *m, struct MHD_Connection *c, const char *url, const ch
 {
         Route rt;
         Pipeline *p;
+        AuthVerdict auth;
 
         m->m.http_requests++;
+        /* Who may do this: one check for every route (auth.h); a refusal is answered once the
+         * body is dropped unread, and nothing runs. */
+        (void)auth_check(&m->config.trust, c, method, url, &auth);
+        if (auth.status) {
+                early(ctx, auth.status, auth.error, auth.detail);
+                ctx->kind = ROUTE_BODY;
+                ctx->limit = API_BODY_MAX;
+                ctx->discard = true;
+                return 0;
+        }
         if ((p = oip_infer_target(m, url, method)))
                 return infer_begin(m, c, p, ctx, true);
         if (parse_pipeline_url(url, &rt) == 0 && strcmp(rt.sub, "infer") == 0 &&

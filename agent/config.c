@@ -54,6 +54,7 @@ void node_config_done(NodeConfig *c)
         free(c->pipelines_dir);
         free(c->worker_path);
         free(c->agent_check_listen);
+        trust_config_done(&c->trust);
         *c = (NodeConfig){0};
 }
 
@@ -287,6 +288,9 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                         c->max_connections_per_ip = (uint32_t)u;
                 return r;
         }
+        r = trust_config_key(&c->trust, key, v, err, errlen);
+        if (r != -ENOENT)
+                return r;
         if (strcmp(key, "max_requests") == 0) {
                 r = get_uint(v, key, 1, 10000000, 1, &u, err, errlen);
                 if (r >= 0)
@@ -298,7 +302,9 @@ static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_
                     "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
                     "drain_timeout_ms, drain_grace_ms, restart_backoff_max_ms, "
                     "startup_timeout_min_ms, request_head_timeout_ms, max_body_bytes_in_flight, "
-                    "max_connections_per_ip, max_requests, control, ebpf, log_level, agent_check)",
+                    "max_connections_per_ip, max_requests, control, ebpf, log_level, agent_check, "
+                    "api_group, api_token_file, api_hosts, worker_dirs, worker_user, "
+                    "max_pipelines, max_replicas)",
                     key);
 }
 
@@ -315,6 +321,11 @@ int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen
         if (r < 0)
                 return r;
         if (!path) {
+                r = trust_config_finish(&c.trust, err, errlen);
+                if (r < 0) {
+                        node_config_done(&c);
+                        return r;
+                }
                 *ret = c;
                 return 0;
         }
@@ -342,6 +353,8 @@ int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen
         r = 0;
 out:
         json_decref(root);
+        if (r >= 0)
+                r = trust_config_finish(&c.trust, msg, sizeof(msg));
         if (r < 0) {
                 snprintf(err, errlen, "%s: %s", path, msg);
                 node_config_done(&c);

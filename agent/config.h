@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/trust.h"
 #include "cgroups/cgroups.h"
 
 #define NODE_CONFIG_DEFAULT_LISTEN        "127.0.0.1:8750"
@@ -38,9 +39,10 @@ typedef struct NodeConfig {
         uint64_t drain_grace_us;  /* SIGTERM: keep serving this long while announcing the drain */
         char *agent_check_listen; /* owned, "HOST:PORT" of the HAProxy agent-check responder */
         uint32_t agent_check_reference_millicores; /* usable millicores reported as weight 100% */
-        bool control;  /* run the control loop (false: plans only by hand) */
-        bool ebpf;     /* load the run-queue delay programs when possible */
-        int log_level; /* 3..7, syslog priorities */
+        bool control;      /* run the control loop (false: plans only by hand) */
+        bool ebpf;         /* load the run-queue delay programs when possible */
+        int log_level;     /* 3..7, syslog priorities */
+        TrustConfig trust; /* who may change things, which programs run, as whom (trust.h) */
 
         /* bounded failure (agent/bounded.c, agent/api.c) */
         uint64_t startup_timeout_min_us;   /* floor of a worker's start-up deadline */

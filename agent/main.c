@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include "agent/config.h"
@@ -85,6 +86,10 @@ int main(int argc, char **argv)
                         (void)setrlimit(RLIMIT_NOFILE, &rl);
                 }
         }
+        /* Orphans of a worker (its children after it died) are reparented to the agent, which
+         * reaps them and, with the `none` backend, kills them with the worker's process group
+         * (agent/spawn.h). */
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         r = manager_new(config, &m);
         if (r >= 0)
                 r = manager_start(m);

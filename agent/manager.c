@@ -12,12 +12,15 @@
 #include "agent/agentcheck.h"
 #include "agent/api.h"
 #include "agent/bounded.h"
+#include "agent/caps.h"
 #include "agent/control.h"
 #include "agent/ebpf.h"
+#include "agent/execpath.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/notify.h"
 #include "agent/pipefiles.h"
+#include "agent/spawn.h"
 
 #define MAX_EVENTS        64
 #define STOP_WORKERS_US   (6 * USEC_PER_SEC)
@@ -53,6 +56,8 @@ int manager_new(const char *config_path, Manager **ret)
                 return -ENOMEM;
         }
         log_set_max_level(m->config.log_level);
+        if (m->config.trust.note[0])
+                log_notice("%s", m->config.trust.note);
         *ret = m;
         return 0;
 }
@@ -133,9 +138,24 @@ static char *canonical_json(const pl_pipeline *cfg)
 int manager_apply_pipeline(Manager *m, pl_pipeline *cfg, const char *path)
 {
         Pipeline *old = manager_find_pipeline(m, cfg->name), *p;
-        char *json = canonical_json(cfg);
+        char *json, why[1024];
         int r;
 
+        r = execpath_check_pipeline(&m->config.trust, m->config.worker_path, cfg, why, sizeof(why));
+        if (r < 0) {
+                log_error("Pipeline %s%s%s: refused: %s", cfg->name, path ? " from " : "",
+                          path ? path : "", why);
+                pl_pipeline_free(cfg);
+                return r;
+        }
+        r = node_caps_check(m, cfg, why, sizeof(why));
+        if (r < 0) {
+                log_error("Pipeline %s%s%s: refused: %s", cfg->name, path ? " from " : "",
+                          path ? path : "", why);
+                pl_pipeline_free(cfg);
+                return r;
+        }
+        json = canonical_json(cfg);
         if (!json) {
                 pl_pipeline_free(cfg);
                 return -ENOMEM;
@@ -461,7 +481,7 @@ static void stage_run_due(Stage *s, uint64_t now)
                 if (r->state == REPLICA_DEAD && r->restart_at_us && r->restart_at_us <= now)
                         replica_spawn(r);
                 else if (r->state == REPLICA_STOPPING && r->stop_at_us <= now)
-                        kill(r->pid, SIGKILL);
+                        spawn_kill_tree(r->pid);
                 rp = &r->next;
         }
         if (s->wake_at_us && s->wake_at_us <= now)

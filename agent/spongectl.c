@@ -10,15 +10,29 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "agent/auth.h"
 #include "agent/util.h"
 #include "pipelines/pipeline.h"
 
-#define RESPONSE_MAX (64u << 20)
-#define DEFAULT_URL  "http://127.0.0.1:8750"
+#define RESPONSE_MAX   (64u << 20)
+#define DEFAULT_URL    "http://127.0.0.1:8750"
+#define DEFAULT_SOCKET "/run/sponged/api.sock"
+#define TOKEN_MAX      4096
 
 typedef struct Client {
-        const char *url; /* http://HOST:PORT or unix:/path */
+        const char *url;   /* http://HOST:PORT or unix:/path */
+        char socket[4096]; /* "unix:PATH": where changes go when url is TCP without a token */
+        char *token;       /* owned: bearer token for changes over TCP (--token-file) */
 } Client;
+
+/* Changes go over the UNIX socket (SO_PEERCRED identifies us) unless a token was given or the
+ * URL is a UNIX socket already; reads and inference go to the URL. */
+static const char *target_of(const Client *c, const char *method, const char *path)
+{
+        if (!auth_route_changes_state(method, path) || c->token || strncmp(c->url, "unix:", 5) == 0)
+                return c->url;
+        return c->socket;
+}
 
 typedef struct Response {
         unsigned status;
@@ -116,18 +130,20 @@ static int read_all(int fd, Buf *b)
 static int http(const Client *c, const char *method, const char *path, const char *extra,
                 const void *body, size_t len, Response *ret)
 {
-        _cleanup_close_ int fd = connect_to(c->url);
-        char head[2048];
+        _cleanup_close_ int fd = connect_to(target_of(c, method, path));
+        char head[2048], auth[TOKEN_MAX + 32] = "";
         Buf raw = {0};
         char *sep;
         int n, r;
 
         if (fd < 0)
                 return fd;
+        if (c->token && auth_route_changes_state(method, path))
+                snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", c->token);
         n = snprintf(head, sizeof(head),
                      "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n%s\r\n",
-                     method, path, len, extra);
+                     "Content-Length: %zu\r\n%s%s\r\n",
+                     method, path, len, auth, extra);
         if (n < 0 || (size_t)n >= sizeof(head))
                 return -ENAMETOOLONG;
         r = send_all(fd, head, (size_t)n);
@@ -175,10 +191,25 @@ static int call(const Client *c, const char *method, const char *path, const cha
                 const void *body, size_t len, Response *ret)
 {
         int r = http(c, method, path, extra, body, len, ret);
+        bool change = auth_route_changes_state(method, path);
 
         if (r < 0) {
-                fprintf(stderr, "spongectl: cannot reach sponged at %s: %s\n", c->url,
-                        strerror(-r));
+                fprintf(stderr, "spongectl: cannot reach sponged at %s: %s\n",
+                        target_of(c, method, path), strerror(-r));
+                if (change && (r == -EACCES || r == -EPERM))
+                        fprintf(stderr, "spongectl: changes go over the agent's UNIX socket: run "
+                                        "as root or as a member of group sponged, or pass "
+                                        "--token-file FILE to use TCP\n");
+                return 1;
+        }
+        if (ret->status == 401 || ret->status == 403) {
+                api_error(ret);
+                fprintf(stderr,
+                        "spongectl: refused: changes are for the operator. Run spongectl as "
+                        "root or as a member of group sponged (it uses the UNIX socket %s; "
+                        "--socket PATH), or pass --token-file FILE with the agent's "
+                        "api_token_file for TCP\n",
+                        c->socket + 5);
                 return 1;
         }
         return ret->status >= 300 ? api_error(ret) : 0;
@@ -408,10 +439,32 @@ static int cmd_watch(const Client *c, int argc, char **argv)
         return 0;
 }
 
+/* The first line of the token file given with --token-file. */
+static int read_token(const char *path, char **ret)
+{
+        char *s = NULL;
+        size_t len = 0;
+        int r = read_file(path, TOKEN_MAX, &s, &len);
+
+        if (r < 0) {
+                fprintf(stderr, "spongectl: cannot read the token file %s: %s\n", path,
+                        strerror(-r));
+                return r;
+        }
+        s[strcspn(s, "\r\n")] = '\0';
+        if (!*s) {
+                fprintf(stderr, "spongectl: the token file %s is empty\n", path);
+                free(s);
+                return -EINVAL;
+        }
+        *ret = s;
+        return 0;
+}
+
 static void usage(FILE *f)
 {
         fprintf(f,
-                "Usage: spongectl [--url URL] COMMAND ...\n"
+                "Usage: spongectl [--url URL] [--socket PATH] [--token-file FILE] COMMAND ...\n"
                 "  status [PIPELINE]       plan and state as a table (--json: raw JSON)\n"
                 "  apply FILE              validate, then create or replace a pipeline\n"
                 "  delete NAME             remove a pipeline (its requests are answered)\n"
@@ -421,27 +474,41 @@ static void usage(FILE *f)
                 "  infer NAME [BUDGET_MS]  send stdin as a request, print the answer\n"
                 "  node                    node state (backend, cores)\n"
                 "  validate FILE...        check pipeline files (no agent needed)\n"
-                "URL: http://HOST:PORT or unix:/path (default $SPONGED_URL or %s)\n",
-                DEFAULT_URL);
+                "URL: http://HOST:PORT or unix:/path (default $SPONGED_URL or %s)\n"
+                "Changes (apply, delete, pin, unpin) go over the UNIX socket (--socket PATH,\n"
+                "default $SPONGED_SOCKET or %s), where sponged identifies the caller\n"
+                "(root, its own user, or group sponged); with --token-file FILE they go to\n"
+                "the URL with that bearer token instead.\n",
+                DEFAULT_URL, DEFAULT_SOCKET);
 }
 
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
             {"url", required_argument, NULL, 'u'},
+            {"socket", required_argument, NULL, 's'},
+            {"token-file", required_argument, NULL, 't'},
             {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
             {0},
         };
         Client c = {.url = getenv("SPONGED_URL") ? getenv("SPONGED_URL") : DEFAULT_URL};
+        const char *sock = getenv("SPONGED_SOCKET") ? getenv("SPONGED_SOCKET") : DEFAULT_SOCKET;
+        _cleanup_free_ char *token = NULL;
         bool json = false;
         const char *cmd;
         int o;
 
-        while ((o = getopt_long(argc, argv, "+u:jh", opts, NULL)) != -1) {
+        while ((o = getopt_long(argc, argv, "+u:s:t:jh", opts, NULL)) != -1) {
                 if (o == 'u')
                         c.url = optarg;
-                else if (o == 'j')
+                else if (o == 's')
+                        sock = optarg;
+                else if (o == 't') {
+                        if (read_token(optarg, &token) < 0)
+                                return 1;
+                        c.token = token;
+                } else if (o == 'j')
                         json = true;
                 else if (o == 'h')
                         return usage(stdout), 0;
@@ -450,6 +517,10 @@ int main(int argc, char **argv)
         }
         if (optind >= argc)
                 return usage(stderr), 2;
+        if (snprintf(c.socket, sizeof(c.socket), "unix:%s", sock) >= (int)sizeof(c.socket)) {
+                fprintf(stderr, "spongectl: --socket path too long\n");
+                return 2;
+        }
         cmd = argv[optind];
         argc -= optind + 1;
         argv += optind + 1;

@@ -115,6 +115,25 @@ static json_t *outcomes_json(const PipelineMetrics *pm)
         return o;
 }
 
+/* Variant env values may be secrets (tokens, keys): GET shows their names only. */
+static json_t *redact_env(json_t *cfg)
+{
+        json_t *stage, *variant, *v;
+        const char *key;
+        size_t i, k;
+
+        json_array_foreach(json_object_get(cfg, "stages"), i, stage)
+        {
+                json_array_foreach(json_object_get(stage, "variants"), k, variant)
+                {
+                        json_object_foreach(json_object_get(variant, "env"), key, v)
+                            json_object_set_new(json_object_get(variant, "env"), key,
+                                                json_string("<redacted>"));
+                }
+        }
+        return cfg;
+}
+
 json_t *status_pipeline(const Pipeline *p, bool with_config)
 {
         json_t *stages = json_array(), *j;
@@ -136,7 +155,7 @@ json_t *status_pipeline(const Pipeline *p, bool with_config)
         if (j)
                 json_object_set_new(j, "capacity", capacity_json(p->manager, p->cfg->name));
         if (j && with_config)
-                json_object_set_new(j, "config", pl_to_json(p->cfg));
+                json_object_set_new(j, "config", redact_env(pl_to_json(p->cfg)));
         return j;
 }
 

@@ -8,21 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "agent/bounded.h"
 #include "agent/ebpf.h"
+#include "agent/execpath.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/spawn.h"
 
-#define WORKER_FD          3
 #define STOP_GRACE_US      (5 * USEC_PER_SEC)
 #define BACKOFF_INITIAL_US (100 * USEC_PER_MSEC)
 #define READ_CHUNK         65536
-
-extern char **environ;
 
 static Manager *replica_manager(const Replica *r)
 {
@@ -43,54 +41,13 @@ static uint32_t threads_for(uint32_t millicores)
         return t ? t : 1;
 }
 
-/* Finds an executable for argv0: as given if it has a slash, else in worker_path, beside the
- * sponged binary, in ../libexec/sponged, then in $PATH. Returns 0 or -ENOENT. */
-static int resolve_exec(const Manager *m, const char *argv0, char *ret, size_t size)
+/* The worker's own environment (spawn.c adds the pass-through list and the socket): the
+ * SPONGE_* keys, then the variant's env. Strings live in `store`. */
+static void build_env(const Replica *r, char **envp, size_t max, char store[][192])
 {
-        char self[PATH_MAX], dirs[4 * PATH_MAX + 64];
-        const char *path = getenv("PATH");
-        char *save = NULL, *dir;
-        ssize_t n;
-        int k;
-
-        if (strchr(argv0, '/')) {
-                k = snprintf(ret, size, "%s", argv0);
-                return k > 0 && (size_t)k < size && access(ret, X_OK) == 0 ? 0 : -ENOENT;
-        }
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        self[n > 0 ? n : 0] = '\0';
-        if (strrchr(self, '/'))
-                *strrchr(self, '/') = '\0';
-        k = snprintf(dirs, sizeof(dirs), "%s:%s:%s/../libexec/sponged:%s",
-                     m->config.worker_path ? m->config.worker_path : "", self, self,
-                     path ? path : "/usr/local/bin:/usr/bin:/bin");
-        if (k < 0 || (size_t)k >= sizeof(dirs))
-                return -ENAMETOOLONG;
-        for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                k = snprintf(ret, size, "%s/%s", dir, argv0);
-                if (k > 0 && (size_t)k < size && access(ret, X_OK) == 0)
-                        return 0;
-        }
-        return -ENOENT;
-}
-
-/* The worker's environment: a sane PATH, sanitizer options passed through, the SPONGE_* keys,
- * then the variant's own env. Strings live in `store`. */
-static int build_env(const Replica *r, char **envp, size_t max, char store[][192])
-{
-        static const char *const passthrough[] = {
-            "PATH",          "LANG",         "TMPDIR",           "ASAN_OPTIONS",
-            "UBSAN_OPTIONS", "LSAN_OPTIONS", "OPENBLAS_CORETYPE"};
         const pl_variant *v = &r->stage->cfg->variants[r->variant];
         size_t n = 0, k = 0;
 
-        for (size_t i = 0; i < ELEMENTSOF(passthrough); i++) {
-                const char *val = getenv(passthrough[i]);
-                if (val && snprintf(store[k], 192, "%s=%s", passthrough[i], val) < 192)
-                        envp[n++] = store[k++];
-        }
-        snprintf(store[k], 192, "%s=%d", SPP_ENV_SOCKET_FD, WORKER_FD);
-        envp[n++] = store[k++];
         snprintf(store[k], 192, "SPONGE_THREADS=%u", threads_for(r->millicores));
         envp[n++] = store[k++];
         snprintf(store[k], 192, "SPONGE_PIPELINE=%s", r->stage->pipeline->cfg->name);
@@ -102,28 +59,41 @@ static int build_env(const Replica *r, char **envp, size_t max, char store[][192
         for (size_t i = 0; i < v->n_env && n + 1 < max; i++)
                 envp[n++] = v->env[i];
         envp[n] = NULL;
-        return 0;
 }
 
-/* In the child: wait for the parent to have put us in our cgroup, then become the worker.
- * Only async-signal-safe calls from here on. */
-static void __attribute__((noreturn))
-child_exec(int sock, int gate, const char *path, char *const argv[], char *const envp[])
+/* The stage's memory and pids limits on the replica's cgroup. Without the controllers (the
+ * none backend, or not mounted/delegated) the worker runs without them, said once. */
+static int place_limits(Replica *r, pid_t pid)
 {
-        sigset_t all;
-        char c;
+        static bool said;
+        const pl_stage *st = r->stage->cfg;
+        int k = cg_group_set_limits(r->cg, (uint64_t)st->memory_max_mb << 20, st->pids_max, pid);
 
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (read(gate, &c, 1) != 1)
-                _exit(126);
-        if (sock == WORKER_FD) {
-                fcntl(sock, F_SETFD, 0);
-        } else if (dup2(sock, WORKER_FD) < 0)
-                _exit(126);
-        execve(path, argv, envp);
-        _exit(127);
+        if (k == -EOPNOTSUPP) {
+                if (!said)
+                        log_notice("Workers run without memory/pids limits: no memory or pids "
+                                   "cgroup controller available to the agent");
+                said = true;
+                return 0;
+        }
+        return k;
+}
+
+/* spawn.c's placement step: the cpu limit, the cgroup, the memory and pids limits, while the
+ * child waits. */
+static int place_replica(pid_t pid, void *userdata)
+{
+        Replica *r = userdata;
+        int k = cg_group_set_millicores(r->cg, r->millicores);
+
+        if (k >= 0)
+                k = cg_group_attach(r->cg, pid);
+        if (k >= 0)
+                k = place_limits(r, pid);
+        if (k < 0)
+                log_error_errno(k, "Failed to place worker %d in its cgroup: %s", (int)pid,
+                                cg_last_error(replica_manager(r)->cg));
+        return k;
 }
 
 static void schedule_restart(Replica *r, uint64_t now, const char *why)
@@ -144,55 +114,37 @@ int replica_spawn(Replica *r)
 {
         Manager *m = replica_manager(r);
         const pl_variant *v = &r->stage->cfg->variants[r->variant];
-        char path[PATH_MAX], store[16][192], why[160];
-        char *envp[16 + PL_MAX_ENV + 1];
-        int sv[2], gate[2], k;
-        pid_t pid;
+        char path[PATH_MAX], store[8][192], why[512];
+        char *envp[8 + PL_MAX_ENV + 1];
+        SpawnSpec spec = {.path = path,
+                          .argv = v->argv,
+                          .extra_env = envp,
+                          .trust = &m->config.trust,
+                          .place = place_replica,
+                          .userdata = r};
+        int fd = -1, k;
+        pid_t pid = 0;
 
         r->restart_at_us = 0;
-        k = resolve_exec(m, v->argv[0], path, sizeof(path));
+        /* Resolved and checked once per start; execve gets the checked real path. */
+        k = execpath_resolve(&m->config.trust, m->config.worker_path, v->argv[0], path,
+                             sizeof(path), why, sizeof(why));
         if (k < 0) {
-                snprintf(why, sizeof(why), "worker executable \"%s\" not found", v->argv[0]);
-                log_error("Replica %s/%s/r%u: %s (searched worker_path, beside sponged, PATH)",
-                          r->stage->pipeline->cfg->name, r->stage->cfg->name, r->id, why);
+                log_error("Replica %s/%s/r%u: %s", r->stage->pipeline->cfg->name,
+                          r->stage->cfg->name, r->id, why);
                 schedule_restart(r, now_us(), why);
                 return k;
         }
         build_env(r, envp, ELEMENTSOF(envp), store);
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-                return log_error_errno(-errno, "socketpair() failed: %m");
-        if (pipe2(gate, O_CLOEXEC) < 0) {
-                k = -errno;
-                close(sv[0]);
-                close(sv[1]);
-                return log_error_errno(k, "pipe2() failed: %m");
-        }
-        pid = fork();
-        if (pid == 0)
-                child_exec(sv[1], gate[0], path, v->argv, envp);
-        close(sv[1]);
-        close(gate[0]);
-        if (pid < 0) {
-                k = -errno;
-                close(sv[0]);
-                close(gate[1]);
+        /* The child blocks until it is inside its cgroup: no model code ever runs outside its
+         * quota. A placement failure kills it; it is reaped through SIGCHLD like any worker. */
+        k = spawn_worker(&spec, &pid, &fd);
+        if (k < 0 && pid <= 0) {
                 schedule_restart(r, now_us(), "fork failed");
-                return log_error_errno(k, "fork() failed: %m");
+                return log_error_errno(k, "Failed to start a worker: %m");
         }
-        /* The child blocks on the gate until it is inside its cgroup: no model code ever runs
-         * outside its quota. */
-        k = cg_group_set_millicores(r->cg, r->millicores);
-        if (k >= 0)
-                k = cg_group_attach(r->cg, pid);
-        if (k < 0) {
-                log_error_errno(k, "Failed to place worker %d in its cgroup: %s", (int)pid,
-                                cg_last_error(m->cg));
-                kill(pid, SIGKILL);
-        } else if (write(gate[1], "g", 1) != 1)
-                kill(pid, SIGKILL);
-        close(gate[1]);
-        fcntl(sv[0], F_SETFL, O_NONBLOCK);
-        r->fd = sv[0];
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        r->fd = fd;
         r->pid = pid;
         r->state = REPLICA_STARTING;
         r->spawned_us = now_us();
@@ -225,7 +177,7 @@ void replica_lost(Replica *r, const char *why)
                 stage_batch_failed(r, why, now_us());
         /* A worker told to shut down closes its end and exits by itself; stop_at_us bounds it. */
         if (r->pid > 0 && r->state != REPLICA_STOPPING)
-                kill(r->pid, SIGKILL);
+                spawn_kill_tree(r->pid);
         if (r->state == REPLICA_STARTING || r->state == REPLICA_READY)
                 snprintf(r->last_error, sizeof(r->last_error), "%.150s", why);
 }
@@ -372,7 +324,7 @@ void replica_kill(Replica *r)
 {
         if (r->pid > 0) {
                 ebpf_unwatch(r);
-                kill(r->pid, SIGKILL);
+                spawn_kill_tree(r->pid);
                 waitpid(r->pid, NULL, 0);
                 r->pid = 0;
         }
@@ -516,6 +468,7 @@ void manager_child_exited(Manager *m, pid_t pid, int status)
                 return;
         describe_exit(status, how, sizeof(how));
         ebpf_unwatch(r);
+        spawn_kill_tree(pid); /* what the worker left in its process group dies with it */
         r->pid = 0;
         m->m.replica_exits++;
         if (r->state == REPLICA_STOPPING || r->state == REPLICA_DRAINING) {

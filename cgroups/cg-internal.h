@@ -112,6 +112,8 @@ int cg__pread_str(int fd, char *buf, size_t size);
 /* mkdir -p of rel below base (base must exist); existing directories are fine, an existing
  * non-directory is -EEXIST. 0 or -errno. */
 int cg__mkdir_below(const char *base, const char *rel);
+/* v1: removes g's mirrors in the memory and pids hierarchies (cg-limits.c); never fails. */
+void cg__limits_remove(cg_group *g);
 /* Parses cgroup.procs text into a malloc'ed array. 0 or -errno. */
 int cg__parse_pids(const char *text, pid_t **ret, size_t *ret_n);
 /* Reads dir/cgroup.procs. A missing directory counts as empty. 0 or -errno. */

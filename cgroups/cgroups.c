@@ -698,6 +698,8 @@ int cg_group_kill_and_destroy(cg_group *g)
         r = ctx->be->kill(g);
         if (r == 0)
                 r = ctx->be->remove(g);
+        if (r == 0)
+                cg__limits_remove(g);
         if (r == 0 && ctx->mode != CG_MODE_NONE) {
                 char *path = g->path, *acct = g->acct_path;
                 g->path = g->acct_path = NULL;

@@ -227,6 +227,14 @@ int cg_ctx_remove_root(cg_ctx *ctx);
  * directories already created stay (cg_remove_stale removes them). */
 int cg_group_create(cg_ctx *ctx, const char *relpath, cg_group **ret);
 
+/* Per-replica limits (0 = leave that one unlimited): memory.max and pids.max on v2 (enabling
+ * +memory +pids in subtree_control on the way), and on v1 mirrors of the group in the memory
+ * (memory.limit_in_bytes) and pids hierarchies where they are mounted, with pid attached there
+ * (it is attached to the cpu group by cg_group_attach). Returns 0 when at least one limit is in
+ * place, -EOPNOTSUPP when none can be (none backend, controllers absent), or -errno with
+ * cg_last_error() set. */
+int cg_group_set_limits(cg_group *g, uint64_t memory_bytes, uint64_t pids_max, pid_t pid);
+
 /* Moves the whole process (all threads) into the group. Returns 0 or -errno (-ESRCH: no such
  * pid). */
 int cg_group_attach(cg_group *g, pid_t pid);

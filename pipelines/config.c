@@ -954,8 +954,8 @@ static int read_replicas(ctx *c, const json_t *v, pl_stage *st)
 
 static int read_stage(ctx *c, const json_t *v, pl_stage *st)
 {
-        static const char *const keys[] = {"name",     "max_batch", "millicores",
-                                           "replicas", "variants",  NULL};
+        static const char *const keys[] = {"name",          "max_batch", "millicores", "replicas",
+                                           "memory_max_mb", "pids_max",  "variants",   NULL};
         field f;
         int r;
 
@@ -985,6 +985,21 @@ static int read_stage(ctx *c, const json_t *v, pl_stage *st)
         st->replicas_min = PL_DEFAULT_REPLICAS_MIN;
         st->replicas_max = PL_DEFAULT_REPLICAS_MAX;
         r = field_open(&f, c, v, "replicas") ? read_replicas(c, f.v, st) : 0;
+        field_close(&f);
+        if (r < 0)
+                return r;
+
+        st->memory_max_mb = PL_DEFAULT_MEMORY_MAX_MB;
+        r = field_open(&f, c, v, "memory_max_mb")
+                ? read_uint(c, f.v, PL_MEMORY_MAX_MB_MIN, PL_MEMORY_MAX_MB_MAX, &st->memory_max_mb)
+                : 0;
+        field_close(&f);
+        if (r < 0)
+                return r;
+        st->pids_max = PL_DEFAULT_PIDS_MAX;
+        r = field_open(&f, c, v, "pids_max")
+                ? read_uint(c, f.v, PL_PIDS_MAX_MIN, PL_PIDS_MAX_MAX, &st->pids_max)
+                : 0;
         field_close(&f);
         if (r < 0)
                 return r;
@@ -1491,6 +1506,8 @@ static json_t *stage_json(const pl_stage *s, bool *ok)
             json_pack("{s:I,s:I}", "min", (json_int_t)s->replicas_min, "max",
                       (json_int_t)s->replicas_max),
             ok);
+        set(o, "memory_max_mb", json_integer(s->memory_max_mb), ok);
+        set(o, "pids_max", json_integer(s->pids_max), ok);
         for (size_t i = 0; i < s->n_variants; i++)
                 append(vars, variant_json(&s->variants[i], ok), ok);
         set(o, "variants", vars, ok);

@@ -86,6 +86,12 @@
 #define PL_DEFAULT_MILLICORES_STEP 250u
 #define PL_DEFAULT_REPLICAS_MIN    1u
 #define PL_DEFAULT_REPLICAS_MAX    4u
+#define PL_DEFAULT_MEMORY_MAX_MB   2048u /* fits a PyTorch worker with its model */
+#define PL_DEFAULT_PIDS_MAX        256u
+#define PL_MEMORY_MAX_MB_MIN       16u
+#define PL_MEMORY_MAX_MB_MAX       1048576u
+#define PL_PIDS_MAX_MIN            4u
+#define PL_PIDS_MAX_MAX            65536u
 #define PL_DEFAULT_STARTUP_MS      1000u
 #define PL_DEFAULT_OBJ_ACCURACY    1.0  /* per accuracy point (0..100) */
 #define PL_DEFAULT_OBJ_CORES       10.0 /* per core (1000 millicores) allocated */
@@ -157,7 +163,9 @@ typedef struct pl_stage {
         uint32_t millicores_step;
         uint32_t replicas_min;
         uint32_t replicas_max;
-        pl_variant *variants; /* owned, n_variants entries */
+        uint32_t memory_max_mb; /* per replica: cgroup memory.max (v1 memory.limit_in_bytes) */
+        uint32_t pids_max;      /* per replica: cgroup pids.max (tasks, threads included) */
+        pl_variant *variants;   /* owned, n_variants entries */
         size_t n_variants;
 } pl_stage;
 

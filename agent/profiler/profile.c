@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Profiling a variant in a real cgroup and fitting its latency model; see profile.h. */
 #include "agent/profiler/profile.h"
+#include "agent/execpath.h"
+#include "agent/spawn.h"
 #include "pipelines/worker/client.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,6 +79,41 @@ static int place(pid_t pid, void *userdata)
         if (r < 0)
                 fail(rn->err, rn->errlen, r, "attach pid %d to %s: %s", (int)pid,
                      cg_group_path(rn->g), strerror(-r));
+        return r;
+}
+
+/* Starts the worker exactly as the agent does (agent/spawn.h): its program checked against the
+ * worker directories, its environment filtered, its capabilities and fds dropped, the worker
+ * user, placed in its cgroup before execve. */
+static int start_worker(run *rn, char *const *env)
+{
+        TrustConfig trust = {0};
+        char path[PATH_MAX], why[768];
+        SpawnSpec spec = {.path = path,
+                          .argv = rn->o->argv,
+                          .extra_env = env,
+                          .trust = &trust,
+                          .place = place,
+                          .userdata = rn};
+        pid_t pid = 0;
+        int fd = -1;
+        int r = trust_config_finish(&trust, why, sizeof(why));
+
+        if (r >= 0)
+                r = execpath_resolve(&trust, NULL, rn->o->argv[0], path, sizeof(path), why,
+                                     sizeof(why));
+        if (r < 0) {
+                trust_config_done(&trust);
+                return fail(rn->err, rn->errlen, r, "%s", why);
+        }
+        r = spawn_worker(&spec, &pid, &fd);
+        trust_config_done(&trust);
+        if (pid > 0) {
+                rn->conn = (spc_conn){.pid = pid, .fd = fd};
+                rn->spawned = true;
+        }
+        if (r < 0 && (!rn->err || !rn->errlen || !rn->err[0]))
+                fail(rn->err, rn->errlen, r, "start %s: %s", rn->o->argv[0], strerror(-r));
         return r;
 }
 
@@ -275,16 +313,10 @@ int prof_run(cg_ctx *cg, const prof_options *opts, prof_result *ret, char *err, 
         env[ne] = threads_env;
 
         uint64_t t0 = now_us();
-        r = spc_spawn(o.argv, env, place, &rn, &rn.conn);
+        r = start_worker(&rn, env);
         free(env);
-        if (r < 0) {
-                if (r == -ENOENT)
-                        fail(err, errlen, r, "%s: program not found", o.argv[0]);
-                else if (!err || !errlen || !err[0])
-                        fail(err, errlen, r, "start %s: %s", o.argv[0], strerror(-r));
+        if (r < 0)
                 goto out;
-        }
-        rn.spawned = true;
         uint32_t threads;
         char why[512] = "";
         r = spc_wait_ready(&rn.conn, o.timeout_ms, &threads, why, sizeof(why));

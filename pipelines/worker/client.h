@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * client.h — the agent side of one worker connection, for tools and tests (static library
- * sponge_worker_client, prefix spc_): the profiler and the integration tests start real
- * workers with it. The agent proper may use it or do the same inside its event loop.
+ * sponge_worker_client, prefix spc_): integration tests start real workers with spc_spawn(); the
+ * profiler reads frames with it. The agent and the profiler start workers through the agent's
+ * one spawn path (agent/spawn.h), which adds the trust boundary's rules (capabilities, fds,
+ * worker user, trusted worker directories).
  *
  * What it does
  *   spc_spawn() creates a connected socketpair, forks, lets the caller place the child (e.g.

@@ -221,12 +221,30 @@ def port_free(port):
         s.close()
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over sponged's UNIX socket, where it identifies the caller (SO_PEERCRED)."""
+
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
 class Api:
-    def __init__(self, port):
+    def __init__(self, port, unix_path=None):
         self.port = port
+        self.unix_path = unix_path
 
     def request(self, method, path, body=None, timeout=2.0):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        # Changes (anything but GET and infer) only over the UNIX socket (agent/auth.h).
+        if self.unix_path and method != "GET" and not path.endswith("/infer"):
+            c = UnixHTTPConnection(self.unix_path, timeout)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
             c.request(method, path, body=body, headers=headers)
@@ -431,7 +449,8 @@ class Run:
         os.makedirs(os.path.join(self.dir, "pipelines"), exist_ok=True)
         with open(os.path.join(self.dir, "pipelines", "video.json"), "w") as f:
             json.dump(self.pipeline_json(), f, indent=1)
-        node = {"listen": [f"127.0.0.1:{self.port}"],
+        self.unix_path = os.path.join(self.dir, "api.sock")
+        node = {"listen": [f"127.0.0.1:{self.port}", "unix:" + self.unix_path],
                 "pipelines_dir": os.path.join(self.dir, "pipelines"),
                 "cgroup": {"root": self.ctx.cg.root},
                 "millicores": self.ctx.args.node_millicores,
@@ -443,7 +462,7 @@ class Run:
                                        os.path.join(self.dir, "node.json")],
                                       stdout=self.log, stderr=subprocess.STDOUT,
                                       close_fds=True)
-        api = Api(self.port)
+        api = Api(self.port, self.unix_path)
         deadline = time.monotonic() + 15
         while True:
             if self.agent.poll() is not None:

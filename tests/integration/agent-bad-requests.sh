@@ -157,21 +157,21 @@ raw() { # EXPECTED_CODES WHAT — stdin is sent as is on one connection
         esac
 }
 {
-        printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: x\r\nX-Huge: ' $P
+        printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: localhost\r\nX-Huge: ' $P
         head -c $((256 << 10)) /dev/zero | tr '\0' h
         printf '\r\nContent-Length: 1\r\n\r\nx'
 } | raw "413 431" "256 KiB header value"
 # libmicrohttpd closes the connection on a request line it cannot parse ("none").
 printf 'GARBAGE\r\n\r\n' | raw "400 none" "malformed request line"
-printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -4\r\n\r\n' | raw "400 none" "negative Content-Length"
-printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' | raw "200" "well-formed raw request (control)"
+printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: -4\r\n\r\n' | raw "400 none" "negative Content-Length"
+printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' | raw "200" "well-formed raw request (control)"
 
 # ---- slow clients: the server keeps serving the others ----
 {
-        printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: x\r\nContent-Le' $P
+        printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: localhost\r\nContent-Le' $P
 } >"$TMP/half-headers"
 {
-        printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part' $P
+        printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly-part' $P
 } >"$TMP/half-body"
 holders=()
 for i in $(seq 10); do
@@ -201,7 +201,7 @@ wait_until 10 "requests of the vanished slow clients released" live_is_zero
 # ---- clients that go away ----
 # Mid-body: headers and part of the body, then close.
 N=$((N + 1))
-printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789' $P >"$TMP/cut-body"
+printf 'POST /v1/pipelines/%s/infer HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n0123456789' $P >"$TMP/cut-body"
 "$PY" "$PYTOOL" hold "$PORT" 0.2 "$TMP/cut-body" >/dev/null || fail "mid-body client could not connect"
 # Mid-headers.
 N=$((N + 1))
@@ -209,8 +209,8 @@ N=$((N + 1))
 # While in flight and while queued: three requests on the slow pipeline (one at the worker,
 # two waiting); the second and third clients leave; the first still gets its answer.
 N=$((N + 2))
-printf 'POST /v1/pipelines/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfirst' >"$TMP/slow-first"
-printf 'POST /v1/pipelines/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\ngone' >"$TMP/slow-gone"
+printf 'POST /v1/pipelines/slow/infer HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfirst' >"$TMP/slow-first"
+printf 'POST /v1/pipelines/slow/infer HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\ngone' >"$TMP/slow-gone"
 "$PY" "$PYTOOL" raw "$PORT" 30 <"$TMP/slow-first" >"$TMP/slow-first.out" &
 first=$!
 AGENT_BG+=("$first")

@@ -19,8 +19,11 @@
 # the environment variable ITEST_TAG that every test pipeline gives its variants, and by their
 # membership in the test's cgroup root.
 #
-# Every wait has a bound. Ports: the agent tests use 18770-18789 only (plus
-# $SPONGE_TEST_PORT_OFFSET when set).
+# Every wait has a bound. Ports: the agent tests use 18770-18789 only, the security tests
+# (security-lib.sh) 18850-18869 (plus $SPONGE_TEST_PORT_OFFSET when set).
+#
+# Changes (anything but GET/HEAD and POST .../infer) go over the UNIX socket, where sponged
+# identifies the caller (root here): TCP accepts no change without a token (agent/auth.h).
 #
 # Arguments of a test script: [BINARY_DIR [SOURCE_DIR]]; otherwise $SPONGE_BINARY_DIR and
 # $SPONGE_SOURCE_DIR (set by CTest), otherwise the build-itest directory next to the sources.
@@ -340,8 +343,18 @@ http() {
         shift 2
         : >"$TMP/resp.headers"
         : >"$TMP/resp.body"
+        # Changes go over the UNIX socket, where sponged identifies the caller (root here);
+        # reads and inference over TCP (agent/auth.h). HTTP_VIA=tcp forces TCP.
+        local via=()
+        case $method in
+        GET | HEAD) ;;
+        POST) [[ $path == */infer ]] || via=(--unix-socket "$UNIX_SOCK") ;;
+        *) via=(--unix-socket "$UNIX_SOCK") ;;
+        esac
+        [ "${HTTP_VIA:-}" = tcp ] && via=()
         HTTP_STATUS=$(curl -sS -m "${HTTP_TIMEOUT:-20}" -X "$method" -o "$TMP/resp.body" \
-                -D "$TMP/resp.headers" -w '%{http_code}' "$@" "$URL$path" 2>"$TMP/resp.err")
+                -D "$TMP/resp.headers" -w '%{http_code}' "${via[@]}" "$@" "$URL$path" \
+                2>"$TMP/resp.err")
         [ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
 }
 
@@ -405,7 +418,7 @@ metric() {
 
 # ctl ARGS... — spongectl against this agent, bounded in time.
 ctl() {
-        timeout 30 "$BIN/spongectl" --url "$URL" "$@"
+        timeout 30 "$BIN/spongectl" --url "$URL" --socket "$UNIX_SOCK" "$@"
 }
 
 # all_ready PIPELINE — every stage has as many ready replicas as its plan says, of the planned

@@ -128,7 +128,7 @@ static const struct {
                           "gamma, delta, epsilon, eta, margin)"},
     {"unknown-key-root", "slo: unknown key (accepted here: name, slo_ms, "},
     {"unknown-key-stage", "stages[1].batch: unknown key (accepted here: name, max_batch, "
-                          "millicores, replicas, variants)"},
+                          "millicores, replicas, memory_max_mb, pids_max, variants)"},
     {"unknown-key-variant", "stages[0].variants[1].args: unknown key"},
     {"variant-not-object", "stages[0].variants[0]: expected an object, got \"yolov5n\""},
     {"variants-empty", "stages[1].variants: expected an array of 1 to 32 variants, got []"},

@@ -16,7 +16,7 @@ sock=/run/sponged/api.sock
 cgdir=/sys/fs/cgroup/system.slice/sponged.service
 pdir=/etc/sponged/pipelines.d
 work=/root/vm-systemd
-max_exposure=3.0
+max_exposure=2.0
 
 step() { echo "$me: --- [$(cut -d' ' -f1 /proc/uptime) s] $*"; }
 ok() { echo "$me: ok: $*"; }
@@ -198,6 +198,25 @@ cgpath=$cg
 [ "$(stat -c %U "$cgpath")" = sponged ] || fail "$cgpath was not created by sponged"
 [ "$(cat "$cgpath/cpu.max")" = "25000 100000" ] || fail "cpu.max is $(cat "$cgpath/cpu.max"), expected 25000 100000"
 ok "worker pid $pid ($(ps -o user= -p "$pid" | tr -d ' ')) in $cgpath, cpu.max $(cat "$cgpath/cpu.max")"
+# The trust boundary under the real unit: the worker runs as sponged-worker with no capability
+# at all and no_new_privs; as that user, pipelines.d, the cgroup's cpu.max and the agent are out
+# of reach.
+[ "$(ps -o user= -p "$pid" | tr -d ' ')" = sponged-worker ] ||
+	fail "worker $pid runs as $(ps -o user= -p "$pid"), expected sponged-worker"
+for k in CapInh CapPrm CapEff CapBnd CapAmb; do
+	grep -qx "$k:[[:space:]]*0000000000000000" /proc/"$pid"/status ||
+		fail "worker $k is not empty: $(grep "^$k" /proc/"$pid"/status)"
+done
+grep -qx 'NoNewPrivs:[[:space:]]*1' /proc/"$pid"/status || fail "worker without no_new_privs"
+fds=$(ls /proc/"$pid"/fd | sort -n | tr '\n' ' ')
+[ "$fds" = "0 1 2 3 " ] || fail "worker fds: $fds (expected 0 1 2 3)"
+asw() { setpriv --reuid=sponged-worker --regid=sponged-worker --clear-groups "$@" 2>/dev/null; }
+asw sh -c "echo max >$cgpath/cpu.max" && fail "sponged-worker could write $cgpath/cpu.max"
+asw touch "$pdir/pwned.json" && fail "sponged-worker could write $pdir"
+asw kill -0 "$main_pid" && fail "sponged-worker could signal the agent"
+[ "$(cat "$cgpath/pids.max")" = 256 ] || fail "pids.max of the replica is $(cat "$cgpath/pids.max"), expected the default 256"
+[ "$(cat "$cgpath/memory.max")" = $((2048 << 20)) ] || fail "memory.max of the replica is $(cat "$cgpath/memory.max"), expected the default 2048 MiB"
+ok "worker $pid: user sponged-worker, no capabilities, no_new_privs, fds 0-3; cannot write cpu.max or pipelines.d, nor signal the agent; pids.max 256, memory.max 2 GiB"
 infer 4 || fail "requests at 250 millicores were not all answered 200"
 throttled=$(awk '$1 == "nr_throttled" { print $2 }' "$cgpath/cpu.stat")
 [ "${throttled:-0}" -gt 0 ] || fail "the worker was never throttled at 250 millicores: $(tr '\n' ' ' <"$cgpath/cpu.stat")"
@@ -205,9 +224,14 @@ ok "4 answers 200; the real cpu controller throttled the worker in $throttled pe
 
 # ---------------------------------------------------------------- resize in place
 step "pin 1000 millicores: cpu.max rewritten in place, same process"
+# Changes only from identified callers: over TCP without a token, 401; over the socket as root.
 code=$(curl -sS -o "$work/plan.out" -w '%{http_code}' --max-time 10 -X PUT \
 	--data '[{"variant": "tiny", "batch": 2, "millicores": 1000, "replicas": 1}]' \
 	"$api/v1/pipelines/sdtest/plan")
+[ "$code" = 401 ] || fail "PUT plan over TCP without a token answered $code: $(cat "$work/plan.out")"
+code=$(curl -sS -o "$work/plan.out" -w '%{http_code}' --max-time 10 -X PUT \
+	--data '[{"variant": "tiny", "batch": 2, "millicores": 1000, "replicas": 1}]' \
+	--unix-socket "$sock" "http://sponged/v1/pipelines/sdtest/plan")
 [ "$code" = 200 ] || fail "PUT plan answered $code: $(cat "$work/plan.out")"
 wait_for 10 grep -qx '100000 100000' "$cgpath/cpu.max" ||
 	fail "cpu.max is $(cat "$cgpath/cpu.max") after the pin, expected 100000 100000"
