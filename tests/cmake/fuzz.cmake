@@ -8,7 +8,7 @@
 if(NOT SPONGE_FUZZ)
   return()
 endif()
-set(SPONGE_FUZZ_SECONDS 60 CACHE STRING "Seconds each fuzz.* test fuzzes")
+set(SPONGE_FUZZ_SECONDS 45 CACHE STRING "Seconds each fuzz.* test fuzzes")
 set(SPONGE_FUZZ_DIR ${PROJECT_BINARY_DIR}/fuzz)
 set(SPONGE_FUZZ_SRC ${PROJECT_SOURCE_DIR}/tests/fuzz)
 add_custom_target(fuzz) # every fuzz target and its seeds (the fuzz build preset builds this)
