@@ -13,6 +13,7 @@
 
 #include "agent/auth.h"
 #include "agent/bounded.h"
+#include "agent/budget.h"
 #include "agent/caps.h"
 #include "agent/control.h"
 #include "agent/execpath.h"
@@ -153,59 +154,16 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
 
 /* ---- request budgets ------------------------------------------------------------------------ */
 
-/* One optional header as milliseconds: -ENOENT absent, -EINVAL malformed (message in err). */
-static int header_ms(struct MHD_Connection *c, const char *name, double *ret, char *err,
-                     size_t errlen)
-{
-        const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-        double x;
-
-        if (!v)
-                return -ENOENT;
-        /* Decimal only: strtod would also take "0x10", "inf" and "1e3". */
-        if (strlen(v) > API_HEADER_VALUE_MAX || v[strspn(v, "0123456789.")] != '\0' ||
-            parse_double(v, &x) < 0 || x < 0 || x > (double)PL_SLO_MS_MAX) {
-                snprintf(err, errlen,
-                         "%s: expected milliseconds, a number in [0, %u], got \"%.64s%s\"", name,
-                         PL_SLO_MS_MAX, v, strlen(v) > 64 ? "..." : "");
-                return -EINVAL;
-        }
-        *ret = x;
-        return 0;
-}
-
 /* The request's own budget in µs from its headers (or the pipeline's SLO). -EINVAL for bad
- * headers, -ETIME when nothing is left of it. */
+ * headers, -ETIME when nothing is left of it. The parsing itself is in budget.c. */
 static int request_budget(struct MHD_Connection *c, const Pipeline *p, uint64_t *ret, char *err,
                           size_t errlen)
 {
-        double slo = (double)p->cfg->slo_us / 1000.0, net = 0, dl = 0, budget;
-        int r_slo = header_ms(c, "X-Sponge-Slo-Ms", &slo, err, errlen);
-        int r_net =
-            r_slo == -EINVAL ? -EINVAL : header_ms(c, "X-Sponge-Network-Ms", &net, err, errlen);
-        int r_dl =
-            r_net == -EINVAL ? -EINVAL : header_ms(c, "X-Sponge-Deadline-Ms", &dl, err, errlen);
-
-        if (r_slo == -EINVAL || r_net == -EINVAL || r_dl == -EINVAL)
-                return -EINVAL;
-        if (r_slo == 0 && slo <= 0) {
-                snprintf(err, errlen, "X-Sponge-Slo-Ms: must be greater than 0");
-                return -EINVAL;
-        }
-        if (r_dl == 0 && (r_slo == 0 || r_net == 0)) {
-                snprintf(err, errlen,
-                         "give X-Sponge-Deadline-Ms alone, or X-Sponge-Slo-Ms and/or "
-                         "X-Sponge-Network-Ms, not both");
-                return -EINVAL;
-        }
-        budget = r_dl == 0 ? dl : slo - net;
-        if (budget <= 0) {
-                snprintf(err, errlen, "no time left: budget %.3f ms (SLO %.3f ms, network %.3f ms)",
-                         budget, r_dl == 0 ? dl : slo, net);
-                return -ETIME;
-        }
-        *ret = (uint64_t)(budget * 1000.0);
-        return 0;
+        return budget_from_headers(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, BUDGET_HEADER_SLO),
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, BUDGET_HEADER_NETWORK),
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, BUDGET_HEADER_DEADLINE), p->cfg->slo_us,
+            ret, err, errlen);
 }
 
 /* ---- routing -------------------------------------------------------------------------------- */
@@ -743,6 +701,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         *con_cls = NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
         char line[512];
