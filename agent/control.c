@@ -688,6 +688,8 @@ int control_tick(Manager *m, uint64_t now)
         }
         t2 = now_us();
         m->m.solves += r != -ENOENT;
+        if (r != -ENOENT)
+                histogram_observe(&m->m.solve_duration, t2 - t1);
         if (r < 0) {
                 if (r != -ENOENT) {
                         m->m.solve_failures++;
@@ -789,4 +791,10 @@ json_t *control_pipeline_json(const Pipeline *p)
                          "cores", json_finite(c->cores), "predicted_latency_ms",
                          json_finite(c->predicted_ms), "downscale_pending", c->has_pending,
                          "served_share", json_finite(c->served_share));
+}
+
+void control_pipeline_rates(const Pipeline *p, double *ret_observed_rps, double *ret_planned_rps)
+{
+        *ret_observed_rps = p->control ? p->control->observed_rps : 0.0;
+        *ret_planned_rps = p->control ? p->control->planned_rps : 0.0;
 }

@@ -14,6 +14,8 @@
 
 #define HIST_BUCKETS   21
 #define RECENT_SAMPLES 2048
+/* = PL_MAX_VARIANTS (checked where both are seen: agent/exposition.c) */
+#define METRICS_MAX_VARIANTS 32
 
 typedef struct Histogram {
         uint64_t buckets[HIST_BUCKETS]; /* non-cumulative */
@@ -59,7 +61,20 @@ typedef struct StageMetrics {
         Recent recent_processing;
         /* this control interval: what the model predicted for the batches run, what they took */
         double interval_predicted_ms, interval_observed_ms;
+        /* by the variant that ran them (index into the stage's variants) */
+        uint64_t batches_by_variant[METRICS_MAX_VARIANTS], items_by_variant[METRICS_MAX_VARIANTS];
+        double core_seconds;     /* allocated millicores integrated over time, / 1000 */
+        uint64_t cpu_retired_us; /* cgroup CPU time of the stage's replicas already freed */
 } StageMetrics;
+
+/* What a stage's plan change changed: the label values of sponged_plan_changes_total. */
+typedef enum PlanChange {
+        PLAN_CHANGE_VARIANT,
+        PLAN_CHANGE_BATCH,
+        PLAN_CHANGE_CORES,
+        PLAN_CHANGE_REPLICAS,
+        _PLAN_CHANGE_MAX,
+} PlanChange;
 
 typedef struct NodeMetrics {
         uint64_t http_requests;
@@ -69,6 +84,9 @@ typedef struct NodeMetrics {
         uint64_t requeued;
         double core_seconds; /* all pipelines' allocation integrated over time */
         uint64_t integrated_at_us;
+        /* stage plan changes by what changed (one change may count in several) */
+        uint64_t plan_changes_by_kind[_PLAN_CHANGE_MAX];
+        Histogram solve_duration; /* one control-loop solve */
 } NodeMetrics;
 
 void histogram_observe(Histogram *h, uint64_t us);
@@ -76,6 +94,7 @@ void recent_push(Recent *r, uint64_t us);
 /* q in [0,1]; 0 when empty. */
 uint64_t recent_quantile_us(const Recent *r, double q);
 const char *outcome_name(Outcome o);
+const char *plan_change_name(PlanChange k);
 Outcome outcome_from_status(unsigned status);
 
 /* Prometheus text exposition helpers. name must be a valid metric name; labels "" or

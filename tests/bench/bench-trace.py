@@ -243,17 +243,19 @@ class Api:
 
 
 def parse_metrics(text, pipeline):
-    """{stage: {replica: cpu seconds}} from sponged_replica_cpu_usage_seconds_total."""
+    """{stage: {"all": cpu seconds}} from sponged_stage_cpu_used_seconds_total (monotonic over
+    the stage's replicas, past and present)."""
     out = {}
+    name = "sponged_stage_cpu_used_seconds_total{"
     for line in text.splitlines():
-        if not line.startswith("sponged_replica_cpu_usage_seconds_total{"):
+        if not line.startswith(name):
             continue
-        lab, val = line[len("sponged_replica_cpu_usage_seconds_total{"):].rsplit("} ", 1)
+        lab, val = line[len(name):].rsplit("} ", 1)
         labels = dict(kv.split("=", 1) for kv in lab.split(","))
         labels = {k: v.strip('"') for k, v in labels.items()}
         if labels.get("pipeline") != pipeline:
             continue
-        out.setdefault(labels["stage"], {})[labels["replica"]] = float(val)
+        out.setdefault(labels["stage"], {})["all"] = float(val)
     return out
 
 

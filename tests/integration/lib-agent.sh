@@ -19,7 +19,8 @@
 # the environment variable ITEST_TAG that every test pipeline gives its variants, and by their
 # membership in the test's cgroup root.
 #
-# Every wait has a bound. Ports: the agent tests use 18770-18789 only (plus
+# Every wait has a bound. Ports: the agent tests use 18770-18789 only, the ops tests (metrics.*,
+# ui.*, api.*: AGENT_PORTS=18930-18949 before sourcing) 18930-18949 (plus
 # $SPONGE_TEST_PORT_OFFSET when set).
 #
 # Arguments of a test script: [BINARY_DIR [SOURCE_DIR]]; otherwise $SPONGE_BINARY_DIR and

@@ -1,0 +1,5 @@
+# ops: what an operator sees — /metrics under promtool, the web view in a browser, the API
+# against its OpenAPI description. Integration tests on ports 18930-18949 (lib-agent.sh).
+sponge_add_test(NAME metrics.promtool
+                COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/metrics-promtool.sh
+                LABEL integration TIMEOUT 240)
