@@ -2,4 +2,7 @@
 # against its OpenAPI description. Integration tests on ports 18930-18949 (lib-agent.sh).
 sponge_add_test(NAME metrics.promtool
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/metrics-promtool.sh
-                LABEL integration TIMEOUT 240)
+                LABEL integration TIMEOUT 300)
+sponge_add_test(NAME ui.live
+                COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/ui-live.sh
+                LABEL integration TIMEOUT 300)
