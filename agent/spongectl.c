@@ -431,6 +431,7 @@ int main(int argc, char **argv)
             {"url", required_argument, NULL, 'u'},
             {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
             {0},
         };
         Client c = {.url = getenv("SPONGED_URL") ? getenv("SPONGED_URL") : DEFAULT_URL};
@@ -445,6 +446,8 @@ int main(int argc, char **argv)
                         json = true;
                 else if (o == 'h')
                         return usage(stdout), 0;
+                else if (o == 'V')
+                        return puts("spongectl " SPONGED_VERSION), 0;
                 else
                         return usage(stderr), 2;
         }

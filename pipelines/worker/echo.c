@@ -4,6 +4,7 @@
  * benchmark through it measures the agent's data plane (HTTP, queue, batcher, framing, socket)
  * and nothing else. Usage: sponge-worker-echo [--name NAME]; invalid arguments exit 2.
  */
+#include "pipelines/version.h"
 #include "pipelines/worker/worker.h"
 
 #include <stdio.h>
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
 {
         spw_worker w = {.name = "echo", .process = process};
 
+        if (sponge_version_requested(argc, argv, "sponge-worker-echo"))
+                return 0;
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--name") == 0 && i + 1 < argc && argv[i + 1][0] != '\0') {
                         w.name = argv[++i];
