@@ -6,3 +6,6 @@ sponge_add_test(NAME metrics.promtool
 sponge_add_test(NAME ui.live
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/ui-live.sh
                 LABEL integration TIMEOUT 300)
+sponge_add_test(NAME ops.conventions
+                COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/ops-conventions.sh
+                LABEL unit TIMEOUT 60)
