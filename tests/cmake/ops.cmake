@@ -9,3 +9,6 @@ sponge_add_test(NAME ui.live
 sponge_add_test(NAME ops.conventions
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/ops-conventions.sh
                 LABEL unit TIMEOUT 60)
+sponge_add_test(NAME api.openapi
+                COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/api-openapi.sh
+                LABEL integration TIMEOUT 180)
