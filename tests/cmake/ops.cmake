@@ -12,3 +12,6 @@ sponge_add_test(NAME ops.conventions
 sponge_add_test(NAME api.openapi
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/api-openapi.sh
                 LABEL integration TIMEOUT 180)
+sponge_add_test(NAME metrics.grafana
+                COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/metrics-grafana.sh
+                LABEL integration TIMEOUT 120)
