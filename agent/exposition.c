@@ -206,6 +206,7 @@ NODE_COUNTER(v_exits, replica_exits)
 NODE_COUNTER(v_restarts, replica_restarts)
 NODE_COUNTER(v_requeued, requeued)
 NODE_COUNTER(v_solves, solves)
+NODE_COUNTER(v_plan_updates, plan_changes)
 NODE_COUNTER(v_solve_failures, solve_failures)
 static double v_iterations(const Ctx *c)
 {
@@ -468,6 +469,8 @@ static const Family FAMILIES[] = {
      v_solve_failures, NULL},
     {"sponged_solve_duration_seconds", H, "Time of one control-loop solve (GLPK and retries).",
      SCOPE_NODE, NULL, e_solve_duration},
+    {"sponged_plan_updates_total", C, "Stage plans changed (in any way).", SCOPE_NODE,
+     v_plan_updates, NULL},
     {"sponged_plan_changes_total", C,
      "Stage plan changes by what changed (variant, batch, cores, replicas).", SCOPE_NODE, NULL,
      e_plan_changes},

@@ -622,7 +622,7 @@ class Run:
             "min_usable_millicores": min((s["usable_millicores"] for s in self.samples
                                           if s.get("usable_millicores")), default=None),
         }
-        m = [l for l in self.metrics_text.splitlines() if l.startswith("sponged_plan_changes_total ")]
+        m = [l for l in self.metrics_text.splitlines() if l.startswith("sponged_plan_updates_total ")]
         if m:
             res["plan_changes"] = int(float(m[0].split()[1]))
         if self.reactive:

@@ -89,7 +89,8 @@ for s in "sponged_stage_items_total{pipeline=\"$A\",stage=\"s0\",variant=\"resne
         "sponged_stage_core_seconds_allocated_total{pipeline=\"$A\",stage=\"s0\"}" \
         "sponged_stage_cpu_used_seconds_total{pipeline=\"$A\",stage=\"s0\"}" \
         "sponged_accuracy_weighted_requests_total{pipeline=\"$A\"}" \
-        "sponged_replica_restarts_total" "process_cpu_seconds_total" "process_resident_memory_bytes" \
+        "sponged_replica_restarts_total" "sponged_plan_updates_total" "process_cpu_seconds_total" \
+        "process_resident_memory_bytes" \
         "process_open_fds" "sponged_request_duration_seconds_count{pipeline=\"$B\"}"; do
         v=$(val end "$s")
         [ -n "$v" ] && "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)" "$v" ||
