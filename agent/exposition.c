@@ -407,17 +407,18 @@ static int e_queue_wait(Buf *out, const char *name, const Ctx *c)
 static double v_replica_cpu(const Ctx *c)
 {
         cg_stat st = {0};
-        return cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.usage_us / 1e6;
+        return !c->r->cg || cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.usage_us / 1e6;
 }
 static double v_replica_throttled_periods(const Ctx *c)
 {
         cg_stat st = {0};
-        return cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.nr_throttled;
+        return !c->r->cg || cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.nr_throttled;
 }
 static double v_replica_throttled(const Ctx *c)
 {
         cg_stat st = {0};
-        return cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.throttled_us / 1e6;
+        return !c->r->cg || cg_group_read_stat(c->r->cg, &st) < 0 ? 0
+                                                                  : (double)st.throttled_us / 1e6;
 }
 static double v_replica_cores(const Ctx *c)
 {
