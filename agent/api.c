@@ -24,6 +24,7 @@
 #include "agent/oip.h"
 #include "agent/readiness.h"
 #include "agent/status.h"
+#include "agent/ui.h"
 
 #define API_BODY_MAX         (4u << 20) /* PUT bodies (pipeline JSON, plans) */
 #define API_HEADER_VALUE_MAX 256u
@@ -212,7 +213,7 @@ static enum MHD_Result reply_not_found(struct MHD_Connection *c, const char *url
 {
         return reply_error(c, MHD_HTTP_NOT_FOUND, "not found",
                            "no route for %.200s (routes: /v1/pipelines[/NAME[/infer|/plan]], "
-                           "/v1/node, /metrics, /healthz)",
+                           "/v1/node, /metrics, /healthz, /ui/)",
                            url);
 }
 
@@ -405,12 +406,45 @@ static enum MHD_Result on_pipelines(Manager *m, struct MHD_Connection *c, const 
         return reply_method(c, method, url, "GET, PUT, DELETE");
 }
 
+/* GET /ui/...: the web view, from the files embedded at build time (ui.h). */
+static enum MHD_Result on_ui(struct MHD_Connection *c, const char *method, const char *url)
+{
+        const UiAsset *a = ui_find(url);
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+        bool redirect = strcmp(url, "/ui") == 0;
+
+        if (!a && !redirect)
+                return reply_not_found(c, url);
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+                return reply_method(c, method, url, "GET, HEAD");
+        resp = redirect ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+                        : MHD_create_response_from_buffer(a->len, (void *)a->data,
+                                                          MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        if (redirect)
+                MHD_add_response_header(resp, "Location", "/ui/");
+        else
+                MHD_add_response_header(resp, "Content-Type", a->content_type);
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "img-src 'self' data:; frame-ancestors 'none'");
+        ret = MHD_queue_response(c, redirect ? MHD_HTTP_PERMANENT_REDIRECT : MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
 static enum MHD_Result on_simple(Manager *m, struct MHD_Connection *c, const char *method,
                                  const char *url, const Buf *body)
 {
         enum MHD_Result oip;
         bool ready;
 
+        if (strncmp(url, "/ui", 3) == 0 && (url[3] == '\0' || url[3] == '/'))
+                return on_ui(c, method, url);
         if (strcmp(url, "/healthz") == 0) {
                 json_t *j = strcmp(method, "GET") == 0 ? readiness_json(m, &ready) : NULL;
                 return j ? reply_json(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, j)

@@ -76,7 +76,9 @@ static void pipeline_signal(const Manager *m, const Pipeline *p, uint32_t spare,
         /* Cores scaled linearly: what the spare millicores would add if this pipeline got them
          * all. An estimate for a load balancer's weight, not a plan. */
         s->max_rps = mine ? s->plan_rps * (double)(mine + spare) / mine : s->plan_rps;
-        s->observed_rps = control_pipeline_observed_rps(p);
+        double planned;
+
+        control_pipeline_rates(p, &s->observed_rps, &planned);
         s->headroom_rps = fmax(0.0, s->max_rps - s->observed_rps);
         for (size_t i = 0; i < p->cfg->n_stages && s->state == CAPACITY_UP; i++) {
                 char buf[160];

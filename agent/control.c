@@ -688,6 +688,8 @@ int control_tick(Manager *m, uint64_t now)
         }
         t2 = now_us();
         m->m.solves += r != -ENOENT;
+        if (r != -ENOENT)
+                histogram_observe(&m->m.solve_duration, t2 - t1);
         if (r < 0) {
                 if (r != -ENOENT) {
                         m->m.solve_failures++;
@@ -791,7 +793,8 @@ json_t *control_pipeline_json(const Pipeline *p)
                          "served_share", json_finite(c->served_share));
 }
 
-double control_pipeline_observed_rps(const Pipeline *p)
+void control_pipeline_rates(const Pipeline *p, double *ret_observed_rps, double *ret_planned_rps)
 {
-        return p->control ? p->control->observed_rps : 0.0;
+        *ret_observed_rps = p->control ? p->control->observed_rps : 0.0;
+        *ret_planned_rps = p->control ? p->control->planned_rps : 0.0;
 }

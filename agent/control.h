@@ -50,8 +50,9 @@ json_t *json_finite(double x);
 /* The last decision for GET /v1/pipelines/{p}: inputs, result, timings. New reference. */
 json_t *control_pipeline_json(const Pipeline *p);
 
-/* Arrivals per second the last interval saw (0 before the first). */
-double control_pipeline_observed_rps(const Pipeline *p);
+/* Arrivals per second of the last interval and the rate the last plan was made for (forecast
+ * peak plus backlog drain); 0 before the first iteration. */
+void control_pipeline_rates(const Pipeline *p, double *ret_observed_rps, double *ret_planned_rps);
 
 /* Timings of the last iterations (for the bench and /metrics). */
 typedef struct ControlStats {

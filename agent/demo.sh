@@ -16,7 +16,7 @@ scale=${2:-0.09}
 port=18750
 
 if [ "$(id -u)" -eq 0 ]; then
-  bash tests/setup.sh
+  bash tests/setup.sh --run # build + run packages only (tests add qemu, chromium, ...)
   backend=auto
 else
   echo "demo: not root — skipping package set-up; the agent runs with the 'none' cgroup backend" \

@@ -387,6 +387,10 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
 
         s->m.batches++;
         s->m.items += n;
+        if (r->variant < METRICS_MAX_VARIANTS) {
+                s->m.batches_by_variant[r->variant]++;
+                s->m.items_by_variant[r->variant] += n;
+        }
         histogram_observe(&s->m.processing, took);
         s->m.interval_observed_ms += (double)took / 1000.0;
         /* Against the profile, not the refit: the refit learns contention away. */

@@ -521,8 +521,11 @@ static void integrate_cores(Manager *m, uint64_t now)
         m->m.integrated_at_us = now;
         for (Pipeline *p = m->pipelines; p; p = p->next) {
                 uint32_t mc = 0;
-                for (size_t i = 0; i < p->cfg->n_stages; i++)
-                        mc += stage_allocated_millicores(&p->stages[i]);
+                for (size_t i = 0; i < p->cfg->n_stages; i++) {
+                        uint32_t smc = stage_allocated_millicores(&p->stages[i]);
+                        p->stages[i].m.core_seconds += dt * smc / 1000.0;
+                        mc += smc;
+                }
                 p->m.core_seconds += dt * mc / 1000.0;
                 m->m.core_seconds += dt * mc / 1000.0;
         }

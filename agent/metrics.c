@@ -67,6 +67,17 @@ const char *outcome_name(Outcome o)
         return o < _OUTCOME_MAX ? names[o] : "unknown";
 }
 
+const char *plan_change_name(PlanChange k)
+{
+        static const char *const names[_PLAN_CHANGE_MAX] = {
+            [PLAN_CHANGE_VARIANT] = "variant",
+            [PLAN_CHANGE_BATCH] = "batch",
+            [PLAN_CHANGE_CORES] = "cores",
+            [PLAN_CHANGE_REPLICAS] = "replicas",
+        };
+        return k < _PLAN_CHANGE_MAX ? names[k] : "unknown";
+}
+
 Outcome outcome_from_status(unsigned status)
 {
         switch (status) {
@@ -111,7 +122,8 @@ int prom_printf(Buf *out, const char *fmt, ...)
 
 int prom_histogram(Buf *out, const char *name, const char *labels, const Histogram *h)
 {
-        const char *sep = labels[0] ? "," : "";
+        const char *sep = labels[0] ? "," : "", *open = labels[0] ? "{" : "",
+                   *close = labels[0] ? "}" : "";
         uint64_t cum = 0;
         int r = 0;
 
@@ -124,9 +136,10 @@ int prom_histogram(Buf *out, const char *name, const char *labels, const Histogr
                 r = prom_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
                                 (unsigned long long)h->count);
         if (r >= 0)
-                r = prom_printf(out, "%s_sum{%s} %.6f\n", name, labels, (double)h->sum_us / 1e6);
+                r = prom_printf(out, "%s_sum%s%s%s %.6f\n", name, open, labels, close,
+                                (double)h->sum_us / 1e6);
         if (r >= 0)
-                r = prom_printf(out, "%s_count{%s} %llu\n", name, labels,
+                r = prom_printf(out, "%s_count%s%s%s %llu\n", name, open, labels, close,
                                 (unsigned long long)h->count);
         return r;
 }

@@ -14,6 +14,8 @@
 
 #define HIST_BUCKETS   21
 #define RECENT_SAMPLES 2048
+/* = PL_MAX_VARIANTS (checked where both are seen: agent/exposition.c) */
+#define METRICS_MAX_VARIANTS 32
 
 typedef struct Histogram {
         uint64_t buckets[HIST_BUCKETS]; /* non-cumulative */
@@ -62,7 +64,20 @@ typedef struct StageMetrics {
         /* bounded failure (bounded.c) */
         uint64_t batch_timeouts; /* batches given up: the worker did not answer in time */
         uint64_t expired;        /* queued requests answered 504 by the timer (none free) */
+        /* by the variant that ran them (index into the stage's variants) */
+        uint64_t batches_by_variant[METRICS_MAX_VARIANTS], items_by_variant[METRICS_MAX_VARIANTS];
+        double core_seconds;     /* allocated millicores integrated over time, / 1000 */
+        uint64_t cpu_retired_us; /* cgroup CPU time of the stage's replicas already freed */
 } StageMetrics;
+
+/* What a stage's plan change changed: the label values of sponged_plan_changes_total. */
+typedef enum PlanChange {
+        PLAN_CHANGE_VARIANT,
+        PLAN_CHANGE_BATCH,
+        PLAN_CHANGE_CORES,
+        PLAN_CHANGE_REPLICAS,
+        _PLAN_CHANGE_MAX,
+} PlanChange;
 
 typedef struct NodeMetrics {
         uint64_t http_requests;
@@ -82,6 +97,9 @@ typedef struct NodeMetrics {
         uint64_t stop_kills;          /* workers killed at the SIGTERM drain deadline */
         uint64_t http_budget_refused; /* requests refused 503: in-flight body byte budget */
         uint64_t http_head_timeouts;  /* connections cut: request head not complete in time */
+        /* stage plan changes by what changed (one change may count in several) */
+        uint64_t plan_changes_by_kind[_PLAN_CHANGE_MAX];
+        Histogram solve_duration; /* one control-loop solve */
 } NodeMetrics;
 
 void histogram_observe(Histogram *h, uint64_t us);
@@ -89,6 +107,7 @@ void recent_push(Recent *r, uint64_t us);
 /* q in [0,1]; 0 when empty. */
 uint64_t recent_quantile_us(const Recent *r, double q);
 const char *outcome_name(Outcome o);
+const char *plan_change_name(PlanChange k);
 Outcome outcome_from_status(unsigned status);
 
 /* Prometheus text exposition helpers. name must be a valid metric name; labels "" or

@@ -272,6 +272,14 @@ void stage_reconcile(Stage *s, uint64_t now)
                                 replica_stop(r, now);
 }
 
+static void count_plan_change(NodeMetrics *nm, const pl_plan_entry *was, const pl_plan_entry *e)
+{
+        nm->plan_changes_by_kind[PLAN_CHANGE_VARIANT] += was->variant != e->variant;
+        nm->plan_changes_by_kind[PLAN_CHANGE_BATCH] += was->batch != e->batch;
+        nm->plan_changes_by_kind[PLAN_CHANGE_CORES] += was->millicores != e->millicores;
+        nm->plan_changes_by_kind[PLAN_CHANGE_REPLICAS] += was->replicas != e->replicas;
+}
+
 int stage_set_plan(Stage *s, const pl_plan_entry *e)
 {
         bool changed = memcmp(&s->plan, e, sizeof(*e)) != 0;
@@ -282,6 +290,7 @@ int stage_set_plan(Stage *s, const pl_plan_entry *e)
                  s->pipeline->cfg->name, s->cfg->name, s->cfg->variants[e->variant].name, e->batch,
                  e->millicores, e->replicas, s->cfg->variants[s->plan.variant].name, s->plan.batch,
                  s->plan.millicores, s->plan.replicas);
+        count_plan_change(&s->pipeline->manager->m, &s->plan, e);
         s->plan = *e;
         s->pipeline->manager->m.plan_changes++;
         stage_reconcile(s, now_us());

@@ -275,6 +275,29 @@ static int cmd_status(const Client *c, int argc, char **argv, bool raw)
         return k;
 }
 
+/* names: one pipeline name a line (scripts, bash completion). */
+static int cmd_names(const Client *c)
+{
+        Response r = {0};
+        json_t *j, *p;
+        size_t i;
+        int k = call(c, "GET", "/v1/pipelines", "", NULL, 0, &r);
+
+        if (k == 0) {
+                j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+                json_array_foreach(json_object_get(j, "pipelines"), i, p)
+                {
+                        const char *n = json_string_value(json_object_get(p, "name"));
+                        if (n && !json_is_true(json_object_get(p, "retired")))
+                                puts(n);
+                }
+                k = j ? 0 : 1;
+                json_decref(j);
+        }
+        response_done(&r);
+        return k;
+}
+
 static int read_input(const char *file, char **ret, size_t *ret_len)
 {
         Buf b = {0};
@@ -464,7 +487,8 @@ static int read_token(const char *path, char **ret)
 static void usage(FILE *f)
 {
         fprintf(f,
-                "Usage: spongectl [--url URL] [--socket PATH] [--token-file FILE] COMMAND ...\n"
+                "Usage: spongectl [--url URL] [--socket PATH] [--token-file FILE] [--json] COMMAND "
+                "...\n"
                 "  status [PIPELINE]       plan and state as a table (--json: raw JSON)\n"
                 "  apply FILE              validate, then create or replace a pipeline\n"
                 "  delete NAME             remove a pipeline (its requests are answered)\n"
@@ -472,7 +496,9 @@ static void usage(FILE *f)
                 "  pin NAME FILE           pin a plan by hand (JSON array, one per stage)\n"
                 "  unpin NAME              let the control loop plan again\n"
                 "  infer NAME [BUDGET_MS]  send stdin as a request, print the answer\n"
+                "  watch NAME [SECONDS]    one status line a second (0 or none: until ^C)\n"
                 "  node                    node state (backend, cores)\n"
+                "  names                   pipeline names, one a line\n"
                 "  validate FILE...        check pipeline files (no agent needed)\n"
                 "URL: http://HOST:PORT or unix:/path (default $SPONGED_URL or %s)\n"
                 "Changes (apply, delete, pin, unpin) go over the UNIX socket (--socket PATH,\n"
@@ -490,6 +516,7 @@ int main(int argc, char **argv)
             {"token-file", required_argument, NULL, 't'},
             {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
             {0},
         };
         Client c = {.url = getenv("SPONGED_URL") ? getenv("SPONGED_URL") : DEFAULT_URL};
@@ -512,6 +539,8 @@ int main(int argc, char **argv)
                         json = true;
                 else if (o == 'h')
                         return usage(stdout), 0;
+                else if (o == 'V')
+                        return puts("spongectl " SPONGED_VERSION), 0;
                 else
                         return usage(stderr), 2;
         }
@@ -534,6 +563,8 @@ int main(int argc, char **argv)
                 return cmd_infer(&c, argc, argv);
         if (strcmp(cmd, "watch") == 0)
                 return cmd_watch(&c, argc, argv);
+        if (strcmp(cmd, "names") == 0 && argc == 0)
+                return cmd_names(&c);
         if (strcmp(cmd, "node") == 0 && argc == 0)
                 return cmd_simple(&c, "GET", NULL, "/v1/node", NULL);
         if (strcmp(cmd, "delete") == 0 && argc == 1)

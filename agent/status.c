@@ -5,6 +5,7 @@
 
 #include "agent/capacity.h"
 #include "agent/control.h"
+#include "agent/exposition.h"
 
 static double ms(uint64_t us)
 {
@@ -209,86 +210,7 @@ json_t *status_node(const Manager *m)
         return j;
 }
 
-static int metrics_pipeline(const Pipeline *p, Buf *out)
-{
-        const char *n = p->cfg->name;
-        char labels[128];
-        int r = 0;
-
-        for (int o = 0; o < _OUTCOME_MAX && r >= 0; o++)
-                r = prom_printf(out,
-                                "sponged_requests_total{pipeline=\"%s\",outcome=\"%s\"} %llu\n", n,
-                                outcome_name(o), (unsigned long long)p->m.answered[o]);
-        if (r >= 0)
-                r = prom_printf(out,
-                                "sponged_requests_accepted_total{pipeline=\"%s\"} %llu\n"
-                                "sponged_requests_in_flight{pipeline=\"%s\"} %u\n"
-                                "sponged_requests_within_slo_total{pipeline=\"%s\"} %llu\n",
-                                n, (unsigned long long)p->m.accepted, n, p->live_requests, n,
-                                (unsigned long long)p->m.within_slo);
-        snprintf(labels, sizeof(labels), "pipeline=\"%s\"", n);
-        if (r >= 0)
-                r = prom_histogram(out, "sponged_request_duration_seconds", labels, &p->m.e2e);
-        for (size_t i = 0; i < p->cfg->n_stages && r >= 0; i++) {
-                const Stage *s = &p->stages[i];
-                snprintf(labels, sizeof(labels), "pipeline=\"%s\",stage=\"%s\"", n, s->cfg->name);
-                r = prom_printf(out,
-                                "sponged_queue_length{%s} %u\nsponged_stage_batch_size{%s} %u\n"
-                                "sponged_stage_replicas{%s} %u\n"
-                                "sponged_stage_millicores_per_replica{%s} %u\n",
-                                labels, sq_size(&s->queue), labels, s->plan.batch, labels,
-                                s->plan.replicas, labels, s->plan.millicores);
-                if (r >= 0)
-                        r = prom_printf(out,
-                                        "sponged_stage_runqueue_delay_seconds{%s,quantile=\"0.5\"} "
-                                        "%.6f\nsponged_stage_runqueue_delay_seconds{%s,quantile="
-                                        "\"0.99\"} %.6f\nsponged_stage_contended{%s} %d\n",
-                                        labels, s->rq_p50_us / 1e6, labels, s->rq_p99_us / 1e6,
-                                        labels, s->contended);
-                if (r >= 0)
-                        r = prom_histogram(out, "sponged_batch_duration_seconds", labels,
-                                           &s->m.processing);
-                if (r >= 0)
-                        r = prom_histogram(out, "sponged_queue_wait_seconds", labels,
-                                           &s->m.queueing);
-                for (Replica *rep = s->replicas; rep && r >= 0; rep = rep->next) {
-                        cg_stat st = {0};
-                        if (cg_group_read_stat(rep->cg, &st) < 0)
-                                continue;
-                        r = prom_printf(
-                            out,
-                            "sponged_replica_cpu_usage_seconds_total{%s,replica=\"r%u\"} "
-                            "%.6f\nsponged_replica_throttled_periods_total{%s,replica="
-                            "\"r%u\"} %llu\nsponged_replica_throttled_seconds_total{%s,"
-                            "replica=\"r%u\"} %.6f\n",
-                            labels, rep->id, (double)st.usage_us / 1e6, labels, rep->id,
-                            (unsigned long long)st.nr_throttled, labels, rep->id,
-                            (double)st.throttled_us / 1e6);
-                }
-        }
-        return r;
-}
-
 int status_metrics(const Manager *m, Buf *out)
 {
-        const NodeMetrics *nm = &m->m;
-        int r = prom_printf(
-            out,
-            "# sponged metrics (Prometheus text format 0.0.4)\n"
-            "sponged_millicores_total %u\nsponged_millicores_allocated %u\n"
-            "sponged_resizes_total %llu\nsponged_resize_failures_total %llu\n"
-            "sponged_replica_starts_total %llu\nsponged_replica_restarts_total %llu\n"
-            "sponged_plan_changes_total %llu\nsponged_solves_total %llu\n"
-            "sponged_solve_failures_total %llu\nsponged_requeued_total %llu\n"
-            "sponged_requests_live %u\nsponged_http_requests_total %llu\n",
-            m->capacity_millicores, manager_allocated_millicores(m),
-            (unsigned long long)nm->resizes, (unsigned long long)nm->resize_failures,
-            (unsigned long long)nm->replica_starts, (unsigned long long)nm->replica_restarts,
-            (unsigned long long)nm->plan_changes, (unsigned long long)nm->solves,
-            (unsigned long long)nm->solve_failures, (unsigned long long)nm->requeued, m->n_requests,
-            (unsigned long long)nm->http_requests);
-
-        for (const Pipeline *p = m->pipelines; p && r >= 0; p = p->next)
-                r = metrics_pipeline(p, out);
-        return r;
+        return exposition_render(m, out);
 }

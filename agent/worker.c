@@ -498,6 +498,8 @@ Replica *replica_free(Replica *r)
                 return NULL;
         m = replica_manager(r);
         replica_kill(r);
+        /* keeps the stage's CPU counter monotonic when its replicas come and go (/metrics) */
+        r->stage->m.cpu_retired_us += replica_cpu_usage_us(r);
         k = cg_group_kill_and_destroy(r->cg);
         if (k < 0)
                 log_warning_errno(k, "Failed to remove a replica cgroup: %s", cg_last_error(m->cg));

@@ -29,7 +29,20 @@ packages=(
   libclang-rt-14-dev
   # past one node: the load balancer in front of several agents
   haproxy
+  # operators: the spongectl completion's test (ops.conventions) runs under bash-completion
+  bash-completion
 )
+
+# `setup.sh --run`: only what building and running sponged (and agent/demo.sh) needs — the
+# toolchain (clang and bpftool build the eBPF probe), the libraries, curl and python3 for the
+# demo. Everything else above is for tests, benchmarks, VMs, fuzzing and docs.
+if [ "${1:-}" = "--run" ]; then
+  packages=(build-essential cmake gcc clang pkg-config libcgroup-dev libbpf-dev bpftool libelf-dev
+            zlib1g-dev libmicrohttpd-dev libglpk-dev libjansson-dev libcmocka-dev curl python3)
+elif [ -n "${1:-}" ]; then
+  echo "usage: setup.sh [--run]   (no argument: everything, for tests; --run: build + run)" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,7 @@
  * Exit status: 0 done, 1 failure, 2 usage error.
  */
 #include "agent/profiler/profile.h"
+#include "pipelines/version.h"
 
 #include <errno.h>
 #include <math.h>
@@ -144,6 +145,8 @@ int main(int argc, char **argv)
         unsigned long v;
         int i;
 
+        if (sponge_version_requested(argc, argv, "sponge-profile"))
+                return 0;
         for (i = 1; i < argc; i++) {
                 const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
                 bool ok = val != NULL;

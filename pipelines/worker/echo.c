@@ -6,6 +6,7 @@
  * exit 2. --never-ready keeps the socket open and never says READY (a worker stuck loading: the
  * agent's start-up deadline is tested with it).
  */
+#include "pipelines/version.h"
 #include "pipelines/worker/worker.h"
 
 #include <stdio.h>
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
         spw_worker w = {.name = "echo", .process = process};
         int never_ready = 0;
 
+        if (sponge_version_requested(argc, argv, "sponge-worker-echo"))
+                return 0;
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--name") == 0 && i + 1 < argc && argv[i + 1][0] != '\0') {
                         w.name = argv[++i];

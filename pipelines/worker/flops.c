@@ -27,6 +27,7 @@
  * bytes is thus echoed whole, and stages chain (the next stage's input is this output; the
  * tail keeps the previous stages' checksums).
  */
+#include "pipelines/version.h"
 #include "pipelines/worker/worker.h"
 
 #include <errno.h>
@@ -298,7 +299,11 @@ static int parse_args(int argc, char **argv, model *ret)
 int main(int argc, char **argv)
 {
         model m = {0};
-        int r = parse_args(argc, argv, &m);
+        int r;
+
+        if (sponge_version_requested(argc, argv, "sponge-worker-flops"))
+                return 0;
+        r = parse_args(argc, argv, &m);
         if (r == 1)
                 return 0;
         if (r < 0) {

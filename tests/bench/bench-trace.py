@@ -261,17 +261,19 @@ class Api:
 
 
 def parse_metrics(text, pipeline):
-    """{stage: {replica: cpu seconds}} from sponged_replica_cpu_usage_seconds_total."""
+    """{stage: {"all": cpu seconds}} from sponged_stage_cpu_used_seconds_total (monotonic over
+    the stage's replicas, past and present)."""
     out = {}
+    name = "sponged_stage_cpu_used_seconds_total{"
     for line in text.splitlines():
-        if not line.startswith("sponged_replica_cpu_usage_seconds_total{"):
+        if not line.startswith(name):
             continue
-        lab, val = line[len("sponged_replica_cpu_usage_seconds_total{"):].rsplit("} ", 1)
+        lab, val = line[len(name):].rsplit("} ", 1)
         labels = dict(kv.split("=", 1) for kv in lab.split(","))
         labels = {k: v.strip('"') for k, v in labels.items()}
         if labels.get("pipeline") != pipeline:
             continue
-        out.setdefault(labels["stage"], {})[labels["replica"]] = float(val)
+        out.setdefault(labels["stage"], {})["all"] = float(val)
     return out
 
 
@@ -639,7 +641,7 @@ class Run:
             "min_usable_millicores": min((s["usable_millicores"] for s in self.samples
                                           if s.get("usable_millicores")), default=None),
         }
-        m = [l for l in self.metrics_text.splitlines() if l.startswith("sponged_plan_changes_total ")]
+        m = [l for l in self.metrics_text.splitlines() if l.startswith("sponged_plan_updates_total ")]
         if m:
             res["plan_changes"] = int(float(m[0].split()[1]))
         if self.reactive:

@@ -15,6 +15,7 @@
  * Exit status: 0 after a run, 1 when the generator cannot run, 2 on bad arguments.
  */
 #include "tests/bench/loadgen.h"
+#include "pipelines/version.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
         char err[512] = "";
         int r;
 
+        if (sponge_version_requested(argc, argv, "sponge-load"))
+                return 0;
         r = lg_options_parse(argc, argv, &o, err, sizeof(err));
         if (r == 0 && o.help) {
                 lg_usage(stdout);

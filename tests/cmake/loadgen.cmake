@@ -16,6 +16,9 @@ target_link_libraries(sponge_loadgen PUBLIC ZLIB::ZLIB m)
 
 add_executable(sponge-load ${PROJECT_SOURCE_DIR}/tests/bench/loadgen.c)
 target_link_libraries(sponge-load PRIVATE sponge_loadgen)
+target_compile_definitions(sponge-load PRIVATE SPONGED_VERSION="${PROJECT_VERSION}")
+# installed with its man page (sponge-load(1)): the load generator the README's commands use
+install(TARGETS sponge-load RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Parsers and generators on literal inputs, then whole runs against an in-process server that
 # answers well, closes, sends garbage or never answers (no root, no agent).

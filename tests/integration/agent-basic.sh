@@ -168,14 +168,14 @@ expect_status 200 "GET /metrics"
 case $(resp_header Content-Type) in text/plain*) ;; *) fail "/metrics Content-Type: $(resp_header Content-Type)" ;; esac
 v=$("$PY" "$PYTOOL" metric "sponged_requests_total{pipeline=\"$P\",outcome=\"ok\"}" <"$TMP/resp.body")
 [ "$v" = "$n_ok" ] || fail "sponged_requests_total{pipeline=\"$P\",outcome=\"ok\"} = \"$v\", expected $n_ok"
-for m in sponged_requests_live sponged_millicores_total sponged_millicores_allocated; do
+for m in sponged_requests_live sponged_node_cores sponged_node_cores_allocated; do
         grep -q "^$m " "$TMP/resp.body" || fail "/metrics lacks $m"
 done
 grep -q "^sponged_request_duration_seconds_bucket{pipeline=\"$P\"" "$TMP/resp.body" ||
         fail "/metrics lacks the latency histogram of $P"
-grep -q "^sponged_queue_length{pipeline=\"$P\",stage=\"s1\"} 0" "$TMP/resp.body" ||
-        fail "/metrics lacks sponged_queue_length of stage s1"
-grep -q "^sponged_replica_cpu_usage_seconds_total{pipeline=\"$P\",stage=\"s0\"" "$TMP/resp.body" ||
+grep -q "^sponged_stage_queue_length{pipeline=\"$P\",stage=\"s1\"} 0" "$TMP/resp.body" ||
+        fail "/metrics lacks sponged_stage_queue_length of stage s1"
+grep -q "^sponged_replica_cpu_seconds_total{pipeline=\"$P\",stage=\"s0\"" "$TMP/resp.body" ||
         fail "/metrics lacks the replicas' cpu.stat usage"
 [ "$("$PY" "$PYTOOL" metric sponged_requests_live <"$TMP/resp.body")" = 0 ] || fail "requests live after all answered"
 

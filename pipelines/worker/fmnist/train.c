@@ -14,6 +14,7 @@
  * loss and the accuracy on the 10,000 test images (which are never trained on).
  */
 #include "pipelines/worker/fmnist/fmnist.h"
+#include "pipelines/version.h"
 
 #include <errno.h>
 #include <math.h>
@@ -280,6 +281,8 @@ int main(int argc, char **argv)
         uint64_t seed = 1, epochs = 0;
         float lr = 0;
 
+        if (sponge_version_requested(argc, argv, "sponge-fmnist-train"))
+                return 0;
         for (int i = 1; i < argc; i++) {
                 const char *val = i + 1 < argc ? argv[i + 1] : NULL;
                 if (strcmp(argv[i], "--help") == 0) {

@@ -16,6 +16,7 @@
  */
 #include "pipelines/worker/fmnist/fmnist.h"
 #include "pipelines/worker/worker.h"
+#include "pipelines/version.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -138,6 +139,8 @@ int main(int argc, char **argv)
         const char *name = NULL;
         unsigned dims[FM_MAX_LAYERS + 1], layers;
 
+        if (sponge_version_requested(argc, argv, "sponge-worker-fmnist"))
+                return 0;
         for (int i = 1; i < argc; i++) {
                 const char *val = i + 1 < argc ? argv[i + 1] : NULL;
                 if (strcmp(argv[i], "--help") == 0) {
