@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import time
+import os
 import urllib.error
 import urllib.request
 
@@ -44,7 +45,11 @@ def template_of(path):
 
 
 def call(method, path, body=None, headers=None, want=None):
-    req = urllib.request.Request(url + path, data=body, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    # Changes over TCP need the operator's bearer token (agent/auth.h); the harness sets one.
+    if method not in ("GET", "HEAD") and os.environ.get("SPONGE_API_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["SPONGE_API_TOKEN"]
+    req = urllib.request.Request(url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             status, ctype, data = r.status, r.headers.get("Content-Type", ""), r.read()
