@@ -78,6 +78,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, str(_env_threads()))
 
 _threads = _env_threads()
+_interop_set = False
 
 
 def threads():
@@ -88,13 +89,18 @@ def threads():
 def default_set_threads(n):
     """torch.set_num_threads(n) when torch is loaded (its intra-op pool follows the quota);
     torch's inter-op pool is kept at one thread so it never adds threads beyond n."""
+    global _interop_set
     torch = sys.modules.get("torch")
     if torch is None:
         return
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set, or inter-op work already started: it can only be set once
+    if not _interop_set:
+        # Only once, before any inter-op work: a second call aborts the process (torch 1.13
+        # throws a C++ error that is not turned into a Python exception).
+        _interop_set = True
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
     torch.set_num_threads(n)
 
 
