@@ -20,7 +20,8 @@
 # membership in the test's cgroup root.
 #
 # Every wait has a bound. Ports: the agent tests use 18770-18789 only (plus
-# $SPONGE_TEST_PORT_OFFSET when set).
+# $SPONGE_TEST_PORT_OFFSET when set); the python.* and torch.* tests (python-agent.sh,
+# torch-pipeline.sh) use 18890-18909 (AGENT_PORTS).
 #
 # Arguments of a test script: [BINARY_DIR [SOURCE_DIR]]; otherwise $SPONGE_BINARY_DIR and
 # $SPONGE_SOURCE_DIR (set by CTest), otherwise the build-itest directory next to the sources.
