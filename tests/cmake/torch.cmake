@@ -5,7 +5,7 @@
 # 18890-18909 range of the python.* and torch.* tests). Both skip (77) without python3-torch.
 sponge_add_test(NAME torch.train
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/torch-train.sh
-                LABEL integration TIMEOUT 900)
+                LABEL integration TIMEOUT 1800)
 sponge_add_test(NAME torch.pipeline
                 COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/torch-pipeline.sh
-                LABEL integration TIMEOUT 900)
+                LABEL integration TIMEOUT 1800)

@@ -38,7 +38,7 @@ pass "both stages ready ($(sget $P '[(s["plan"]["variant"], s["plan"]["batch"], 
 for v in resnet-s resnet-m resnet-l; do
         pin $P stem:8:1000:1 "$v:8:1000:1"
         wait_ready $P 60 || fail "not ready with $v"
-        nice -n 10 /usr/bin/python3 "$CHECK" predict "$SRC" "$URL/v1/pipelines/$P/infer" "$v" 24 >&2 ||
+        nice -n 10 /usr/bin/python3 "$CHECK" predict "$SRC" "$URL/v1/pipelines/$P/infer" "$v" 16 >&2 ||
                 fail "$v: answers differ from the model's predictions"
 done
 
