@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# The README's demo: set-up, build, then sponged on pipelines/examples/video.json under a
-# replayed segment of the Twitter trace (open loop, Poisson within each second, per-request
-# budgets from the Ghent 4G log), with one line of live state per second and a summary.
+# The README's demo: set-up, build, then sponged on a real pipeline under a replayed segment of
+# the Twitter trace (open loop, Poisson within each second, per-request budgets from the Ghent
+# 4G log), with one line of live state per second and a summary.
 #
-# Usage: bash agent/demo.sh [SECONDS (default 75)] [SCALE (default 0.09)]
-# At 0.09 the segment's burst (about 30 req/s) fits this 2-core machine with the items' real
-# CPU cost (about 1.6x the profiles); at 0.12 it does not, and attainment falls to about 95%.
+# Usage: bash agent/demo.sh [SECONDS (default 75)] [SCALE] [PIPELINE (default fmnist-torch)]
+# fmnist-torch (pipelines/examples/fmnist-torch.json): the two-stage PyTorch CNN pipeline, real
+# Fashion-MNIST test images; its weights are committed, so the set-up only installs Debian's
+# python3-torch (tests/setup.sh). Default SCALE 0.5: the segment's burst is about 120 req/s,
+# more than one item at a time can serve, so the planner batches.
+# video (pipelines/examples/video.json): the compute-calibrated stand-ins for ResNet/YOLO;
+# default SCALE 0.09 (a burst of about 30 req/s fits this 2-core machine with the items' real
+# CPU cost, about 1.6x the profiles; at 0.12 it does not, and attainment falls to about 95%).
 # As root it uses the kernel's cgroups; otherwise the agent runs with the `none` backend
 # (it applies nothing, and says so) and the set-up step is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 secs=${1:-75}
-scale=${2:-0.09}
+pipeline=${3:-fmnist-torch}
+case $pipeline in
+fmnist-torch) scale=${2:-0.5} ;;
+video) scale=${2:-0.09} ;;
+*) echo "demo: PIPELINE is fmnist-torch or video, not \"$pipeline\"" >&2; exit 2 ;;
+esac
 port=18750
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -29,7 +39,7 @@ cmake --build build -j2 >/dev/null
 
 work=$(mktemp -d /tmp/sponged-demo.XXXXXX)
 mkdir -p "$work/pipelines.d"
-cp pipelines/examples/video.json "$work/pipelines.d/"
+cp "pipelines/examples/$pipeline.json" "$work/pipelines.d/"
 cgroup="\"backend\": \"$backend\""
 # cgroup v1 (the cpu controller mounted on its own): a root of our own under it.
 [ -d /sys/fs/cgroup/cpu ] && cgroup="$cgroup, \"root\": \"/sys/fs/cgroup/cpu/sponged-demo\""
@@ -62,18 +72,32 @@ start=1301520
 ghent=$src/../shared/data/ghent-4g-bus-bandwidth.log
 if [ ! -f "$trace" ]; then trace=tests/data/twitter-bursty.txt; start=360; fi
 [ -f "$ghent" ] || ghent=tests/data/ghent-slice.txt
+if [ "$pipeline" = fmnist-torch ]; then
+  # The body: a real test image (the first of t10k, 784 grey bytes); a 200 ms SLO.
+  zcat /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz | tail -c +17 |
+    head -c 784 >"$work/image" || true
+  body=(--body-file "$work/image") slo=200 upload=784
+  # The workers load torch (about 2 s each): wait until both stages are ready.
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$port/v1/pipelines/$pipeline" 2>/dev/null |
+      python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if all(r["state"] == "ready" for s in j["stages"] for r in s["replica_list"]) and all(s["replica_list"] for s in j["stages"]) else 1)' 2>/dev/null && break
+    sleep 0.1
+  done
+else
+  body=(--body-bytes 1024) slo=1000 upload=200000
+fi
 echo "demo: replaying $secs s of $(basename "$trace") from index $start at scale $scale;" \
-     "budgets = 1000 ms SLO minus a 200 kB upload on the Ghent 4G log"
-build/bin/sponge-load --url "http://127.0.0.1:$port/v1/pipelines/video/infer" \
+     "budgets = $slo ms SLO minus a $upload-byte upload on the Ghent 4G log"
+build/bin/sponge-load --url "http://127.0.0.1:$port/v1/pipelines/$pipeline/infer" \
   --trace "$trace" --start "$start" --length "$secs" --scale "$scale" \
-  --ghent "$ghent" --image-bytes 200000 --slo-ms 1000 --body-bytes 1024 \
+  --ghent "$ghent" --image-bytes "$upload" --slo-ms "$slo" "${body[@]}" \
   >"$work/load.out" 2>"$work/load.err" &
 load_pid=$!
-build/bin/spongectl --url "http://127.0.0.1:$port" watch video "$secs" || true
+build/bin/spongectl --url "http://127.0.0.1:$port" watch "$pipeline" "$secs" || true
 wait "$load_pid" || true
 load_pid=
 
-summary=$(curl -sf "http://127.0.0.1:$port/v1/pipelines/video")
+summary=$(curl -sf "http://127.0.0.1:$port/v1/pipelines/$pipeline")
 python3 - "$summary" "$(tail -n 1 "$work/load.out")" <<'EOF'
 import json, sys
 p = json.loads(sys.argv[1]); load = json.loads(sys.argv[2])
@@ -88,6 +112,7 @@ print(f"core-seconds allocated {p['core_seconds']:.1f}, mean accuracy served {p[
 for s in p["stages"]:
     pl = s["plan"]
     print(f"  {s['name']}: now {pl['variant']} batch {pl['batch']} {pl['millicores']} millicores "
-          f"x{pl['replicas']}, {s['batches']} batches, {s['items']} items")
+          f"x{pl['replicas']}, {s['batches']} batches, {s['items']} items "
+          f"(mean batch {s['items'] / max(1, s['batches']):.2f})")
 EOF
 echo "demo: agent log in $work/sponged.log"

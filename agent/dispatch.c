@@ -359,7 +359,10 @@ static void item_done(Stage *s, Request *req, const spp_item *item, uint64_t now
         if (item->status != SPP_STATUS_OK) {
                 snprintf(detail, sizeof(detail), "stage %s: %.*s", s->cfg->name,
                          (int)MIN(item->len, 200u), (const char *)item->data);
-                request_answer_error(req, 502, "worker failed", detail);
+                if (item->status == SPP_STATUS_INVALID)
+                        request_answer_error(req, 400, "invalid input", detail);
+                else
+                        request_answer_error(req, 502, "worker failed", detail);
                 return;
         }
         if (s->index + 1 == p->cfg->n_stages) {

@@ -135,7 +135,7 @@ static int check_items(uint8_t type, const uint8_t *p, size_t len, uint32_t n)
         for (uint32_t i = 0; i < n; i++) {
                 if (len < fixed)
                         return -EBADMSG;
-                if (type == SPP_RESULT && p[8] > SPP_STATUS_ERROR)
+                if (type == SPP_RESULT && p[8] > SPP_STATUS_INVALID)
                         return -EBADMSG;
                 uint32_t item_len = get_u32(p + fixed - 4);
                 if (item_len > len - fixed)
@@ -325,7 +325,7 @@ int spp_builder_add(spp_builder *b, uint64_t request_id, uint8_t status, const v
                 b->error = -EMSGSIZE;
                 return b->error;
         }
-        if (b->type == SPP_RESULT && status > SPP_STATUS_ERROR) {
+        if (b->type == SPP_RESULT && status > SPP_STATUS_INVALID) {
                 b->error = -EINVAL;
                 return b->error;
         }

@@ -16,7 +16,8 @@
  *   BATCH       (agent→worker)  u64 batch_id, u32 n, n × { u64 request_id, u32 len, len bytes }
  *   RESULT      (worker→agent)  u64 batch_id, u32 n,
  *                               n × { u64 request_id, u8 status, u32 len, len bytes }
- *                               status 0 = ok (bytes = output), 1 = error (bytes = UTF-8 message)
+ *                               status 0 = ok (bytes = output), 1 = error (bytes = UTF-8 message),
+ *                               2 = invalid input (bytes = UTF-8 message)
  *   READY       (worker→agent)  u32 protocol version, u32 pid, u32 threads, string name
  *   SET_THREADS (agent→worker)  u32 threads (≥ 1)
  *   SHUTDOWN    (agent→worker)  empty body
@@ -85,6 +86,7 @@ typedef enum spp_type {
 typedef enum spp_status {
         SPP_STATUS_OK = 0,
         SPP_STATUS_ERROR = 1,
+        SPP_STATUS_INVALID = 2, /* this item's input is malformed: the client's fault (HTTP 400) */
 } spp_status;
 
 /* One item of a BATCH or RESULT frame, borrowed from the decoded buffer. For BATCH items

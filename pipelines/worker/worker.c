@@ -195,7 +195,7 @@ static void pool_run(pool *p, size_t n, spw_for_fn fn, void *arg)
 
 /* ---- outputs ---- */
 
-enum { OUT_UNSET, OUT_OK, OUT_ERROR };
+enum { OUT_UNSET, OUT_OK, OUT_ERROR, OUT_INVALID };
 
 typedef struct out_slot {
         uint8_t state;
@@ -239,7 +239,7 @@ int spw_output_set(spw_outputs *out, size_t i, const void *data, size_t len)
         return 0;
 }
 
-static int output_verror(spw_outputs *out, size_t i, const char *fmt, va_list ap)
+static int output_verror(spw_outputs *out, size_t i, int state, const char *fmt, va_list ap)
 {
         char msg[SPP_ERROR_MSG_MAX + 1];
         if (!out || i >= out->n)
@@ -255,7 +255,7 @@ static int output_verror(spw_outputs *out, size_t i, const char *fmt, va_list ap
         memcpy(d, msg, len);
         out_slot *s = &out->slots[i];
         slot_clear(s);
-        *s = (out_slot){.state = OUT_ERROR, .data = d, .len = len};
+        *s = (out_slot){.state = state, .data = d, .len = len};
         return 0;
 }
 
@@ -263,9 +263,25 @@ int spw_output_error(spw_outputs *out, size_t i, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
-        int r = output_verror(out, i, fmt, ap);
+        int r = output_verror(out, i, OUT_ERROR, fmt, ap);
         va_end(ap);
         return r;
+}
+
+int spw_output_invalid(spw_outputs *out, size_t i, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = output_verror(out, i, OUT_INVALID, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+static uint8_t slot_status(const out_slot *s)
+{
+        return s->state == OUT_OK        ? SPP_STATUS_OK
+               : s->state == OUT_INVALID ? SPP_STATUS_INVALID
+                                         : SPP_STATUS_ERROR;
 }
 
 static int output_error_str(spw_outputs *out, size_t i, const char *msg)
@@ -424,9 +440,8 @@ static int encode_result(spw_ctx *ctx, const spw_batch *in, spw_outputs *out, bo
                         spp_builder_add(&b, in->items[i].request_id, SPP_STATUS_ERROR, "no output",
                                         strlen("no output"));
                 else
-                        spp_builder_add(&b, in->items[i].request_id,
-                                        s->state == OUT_OK ? SPP_STATUS_OK : SPP_STATUS_ERROR,
-                                        s->data, s->len);
+                        spp_builder_add(&b, in->items[i].request_id, slot_status(s), s->data,
+                                        s->len);
         }
         return spp_builder_end(&b, ctx->max_frame);
 }

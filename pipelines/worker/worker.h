@@ -117,6 +117,10 @@ int spw_output_alloc(spw_outputs *out, size_t i, size_t len, void **ret_ptr);
 /* Marks item i failed with a printf-formatted UTF-8 message. Returns 0, -ERANGE or -ENOMEM. */
 int spw_output_error(spw_outputs *out, size_t i, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Marks item i's input invalid (malformed: the agent answers the client 400, not 502) with a
+ * printf-formatted UTF-8 message. Returns 0, -ERANGE or -ENOMEM. */
+int spw_output_invalid(spw_outputs *out, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Current pool size (≥ 1): what the agent last sent in SET_THREADS (or SPONGE_THREADS). */
 unsigned spw_threads(const spw_ctx *ctx);

@@ -20,7 +20,8 @@
 # membership in the test's cgroup root.
 #
 # Every wait has a bound. Ports: the agent tests use 18770-18789 only, the security tests
-# (security-lib.sh) 18850-18869, the ops tests (metrics.*, ui.*, api.*: AGENT_PORTS=18930-18949
+# (security-lib.sh) 18850-18869, the python.* and torch.* tests (python-agent.sh,
+# torch-pipeline.sh) 18890-18909, the ops tests (metrics.*, ui.*, api.*: AGENT_PORTS=18930-18949
 # before sourcing) 18930-18949 (plus $SPONGE_TEST_PORT_OFFSET when set).
 #
 # Changes (anything but GET/HEAD and POST .../infer) go over the UNIX socket, where sponged

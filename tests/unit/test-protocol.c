@@ -125,7 +125,7 @@ static void test_result_round_trip(void **state)
              .status = SPP_STATUS_ERROR,
              .len = 4,
              .data = (const uint8_t *)"bad!"},
-            {.request_id = 12, .status = SPP_STATUS_OK, .len = 0, .data = NULL},
+            {.request_id = 12, .status = SPP_STATUS_INVALID, .len = 0, .data = NULL},
         };
         spp_buf b = SPP_BUF_INIT;
         assert_int_equal(spp_encode_result(&b, 99, items, 3, 0), 0);
@@ -383,16 +383,18 @@ static void test_garbage(void **state)
         spp_frame f;
         size_t used;
         assert_int_equal(spp_frame_parse(fr, n, 0, &f, &used), 0);
-        /* RESULT status must be 0 or 1. */
+        /* RESULT status must be 0, 1 or 2. */
         put32(body + 8, 1);
         put64(body + 12, 5);
-        body[20] = 2;
+        body[20] = 3;
         put32(body + 21, 0);
         n = raw_frame(fr, SPP_RESULT, body, 12 + 13);
         expect_bad(fr, n);
-        body[20] = 1;
-        n = raw_frame(fr, SPP_RESULT, body, 12 + 13);
-        assert_int_equal(spp_frame_parse(fr, n, 0, &f, &used), 0);
+        for (uint8_t st = SPP_STATUS_OK; st <= SPP_STATUS_INVALID; st++) {
+                body[20] = st;
+                n = raw_frame(fr, SPP_RESULT, body, 12 + 13);
+                assert_int_equal(spp_frame_parse(fr, n, 0, &f, &used), 0);
+        }
         /* READY: zero threads; string count not matching the rest of the body. */
         memset(body, 0, sizeof(body));
         put32(body, 1);
@@ -531,6 +533,8 @@ static int test_worker_process(const spw_batch *in, spw_outputs *out, void *ud)
                         raise(SIGSEGV);
                 } else if (strcmp(cmd, "fail") == 0) {
                         spw_output_error(out, i, "failed item %zu", i);
+                } else if (strcmp(cmd, "invalid") == 0) {
+                        spw_output_invalid(out, i, "item %zu is not an image", i);
                 } else if (strcmp(cmd, "skip") == 0) {
                         /* left unset on purpose */
                 } else if (strcmp(cmd, "enomem") == 0) {
@@ -840,10 +844,10 @@ static void test_worker_serves(void **state)
         child c = spawn_test_worker(NULL);
         expect_ready(&c, "test");
 
-        const char *in[] = {"hello", "fail", "", "skip", "threads"};
+        const char *in[] = {"hello", "fail", "", "skip", "threads", "invalid"};
         result r;
-        assert_int_equal(run_batch(&c, 1, in, 5, 10000, &r), 0);
-        for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(run_batch(&c, 1, in, 6, 10000, &r), 0);
+        for (uint32_t i = 0; i < 6; i++)
                 assert_int_equal(r.ids[i], 1000 + i);
         assert_int_equal(r.status[0], SPP_STATUS_OK);
         assert_string_equal(r.text[0], "hello");
@@ -854,6 +858,8 @@ static void test_worker_serves(void **state)
         assert_int_equal(r.status[3], SPP_STATUS_ERROR);
         assert_string_equal(r.text[3], "no output");
         assert_string_equal(r.text[4], "1");
+        assert_int_equal(r.status[5], SPP_STATUS_INVALID);
+        assert_string_equal(r.text[5], "item 5 is not an image");
 
         /* SET_THREADS resizes the pool, up and down; parallel_for covers every index once. */
         set_threads(&c, 3);

@@ -244,6 +244,32 @@ kill -0 "$pid" 2>/dev/null || fail "worker $pid is gone"
 infer 2 || fail "requests at 1000 millicores were not all answered 200"
 ok "cpu.max $(cat "$cgpath/cpu.max"), pid $pid unchanged, still serving"
 
+# ---------------------------------------------------------------- PyTorch workers under the unit
+# The installed fmnist-torch example (two Python/PyTorch stages from libexec/sponged): its
+# workers need executable memory (oneDNN's JIT) and set_mempolicy, which the unit allows.
+step "the PyTorch pipeline (examples/fmnist-torch.json) serves a test image under the unit"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+	spongectl --url "unix:$sock" apply /etc/sponged/examples/fmnist-torch.json ||
+		fail "spongectl apply fmnist-torch"
+	torch_ready() {
+		curl -fsS --max-time 10 "$api/v1/pipelines/fmnist-torch" 2>/dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+sys.exit(0 if all(s["replica_list"] and all(r["state"] == "ready" for r in s["replica_list"])
+                  for s in j["stages"]) else 1)'
+	}
+	wait_for 150 torch_ready || fail "the PyTorch workers never became ready: $(journalctl -u $unit -n 8 --no-pager)"
+	zcat /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz | tail -c +17 | head -c 784 >"$work/image"
+	code=$(curl -sS -o "$work/torch.out" -w '%{http_code}' --max-time 60 --data-binary @"$work/image" \
+		"$api/v1/pipelines/fmnist-torch/infer")
+	[ "$code" = 200 ] && grep -q '"label":"Ankle boot"' "$work/torch.out" ||
+		fail "fmnist-torch answered $code: $(head -c 300 "$work/torch.out")"
+	ok "fmnist-torch: the first test image is $(cat "$work/torch.out")"
+	spongectl --url "unix:$sock" delete fmnist-torch || fail "spongectl delete fmnist-torch"
+else
+	echo "$me: note: python3-torch is not installed; the PyTorch step is left out"
+fi
+
 # ---------------------------------------------------------------- reload: a changed pipeline
 step "systemctl reload with a changed pipeline file"
 n_reload=$(journal_count "Reloading configuration")
