@@ -156,9 +156,14 @@ int opt__pipeline_frontier(const opt_problem *pr, const opt__cands *c, size_t p,
                                     t.mc + rest_mc[s + 1] + mc_others > mc_cap)
                                         continue;
                                 if (bd && isfinite(bd->incumbent)) {
-                                        double ub = t.obj - bd->mu * t.lat - bd->nu * (double)t.mc +
-                                                    bd->rest[s + 1] + bd->others;
-                                        if (ub < bd->incumbent - tol)
+                                        /* The best completion within what is left of the
+                                         * budget (a hair more: never tighter than exact). */
+                                        double rest = opt__suffix_best(
+                                            &bd->suf->layers[s + 1],
+                                            (pl->slo_budget_ms - t.lat) * (1.0 + 1e-9) + 1e-9);
+                                        double ub =
+                                            t.obj - bd->nu * (double)t.mc + rest + bd->others;
+                                        if (!(ub >= bd->incumbent - tol))
                                                 continue;
                                 }
                                 ly->s[n++] = t;
