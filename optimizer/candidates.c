@@ -392,6 +392,35 @@ static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_c
         return 0;
 }
 
+/* Before the dominance filter (whose sort is the costly part), drops the candidates that miss
+ * the budget even with every other stage of the pipeline at its fastest (a hair of slack keeps
+ * boundary cases for the exact check). Only for a pipeline that meets its budget at its
+ * fastest: an infeasible one keeps every candidate for the diagnosis. Exact: no plan meeting
+ * the budget is lost, and the least millicores meeting it are unchanged. */
+static void drop_too_slow(const opt_pipeline *pl, opt__stage_cands *st)
+{
+        double min_lat[OPT_MAX_STAGES], all = 0.0;
+
+        if (pl->policy == OPT_POLICY_STATIC)
+                return;
+        for (size_t s = 0; s < pl->n_stages; s++) {
+                min_lat[s] = INFINITY;
+                for (size_t k = 0; k < st[s].n; k++)
+                        min_lat[s] = fmin(min_lat[s], st[s].c[k].latency_ms);
+                all += min_lat[s];
+        }
+        if (!(all <= pl->slo_budget_ms))
+                return;
+        for (size_t s = 0; s < pl->n_stages; s++) {
+                double rest = all - min_lat[s];
+                size_t n = 0;
+                for (size_t k = 0; k < st[s].n; k++)
+                        if (st[s].c[k].latency_ms + rest <= pl->slo_budget_ms * (1.0 + 1e-9))
+                                st[s].c[n++] = st[s].c[k];
+                st[s].n = n;
+        }
+}
+
 void opt__cands_free(opt__cands *c)
 {
         if (!c)
@@ -424,12 +453,20 @@ int opt__cands_build(const opt_problem *pr, int prune, opt__cands *ret)
                 opt__cands_free(&c);
                 return -ENOMEM;
         }
-        for (size_t p = 0; p < pr->n_pipelines; p++)
+        for (size_t p = 0; p < pr->n_pipelines; p++) {
+                for (size_t s = 0; s < pr->pipelines[p].n_stages; s++) {
+                        r = build_stage(&pr->pipelines[p], &pr->pipelines[p].stages[s],
+                                        &c.st[c.off[p] + s]);
+                        if (r < 0) {
+                                opt__cands_free(&c);
+                                return r;
+                        }
+                }
+                if (prune)
+                        drop_too_slow(&pr->pipelines[p], &c.st[c.off[p]]);
                 for (size_t s = 0; s < pr->pipelines[p].n_stages; s++) {
                         opt__stage_cands *sc = &c.st[c.off[p] + s];
-                        r = build_stage(&pr->pipelines[p], &pr->pipelines[p].stages[s], sc);
-                        if (r == 0 && prune && sc->n > 1)
-                                r = prune_dominated(sc);
+                        r = prune && sc->n > 1 ? prune_dominated(sc) : 0;
                         if (r < 0) {
                                 opt__cands_free(&c);
                                 return r;
@@ -437,6 +474,7 @@ int opt__cands_build(const opt_problem *pr, int prune, opt__cands *ret)
                         c.total_generated += sc->n_generated;
                         c.total_kept += sc->n;
                 }
+        }
         *ret = c;
         return 0;
 }

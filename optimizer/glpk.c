@@ -33,6 +33,8 @@ typedef struct gctx {
         int *ia, *ja;
         double *ar;
         size_t *inc;       /* incumbent choice */
+        size_t *alt;       /* the least-millicore choice */
+        uint64_t *min_mc;  /* per pipeline: least millicores within its budget */
         opt__suffix *suf;  /* per pipeline: staircases of its Lagrangian subproblem */
         double *best;      /* per pipeline: its best Lagrangian value U_p */
         opt__frontier *fr; /* per pipeline */
@@ -432,13 +434,22 @@ static int solve_decomposed(gctx *g)
 {
         const opt_problem *pr = g->pr;
         const opt__cands *c = g->c;
-        size_t np = pr->n_pipelines;
-        uint64_t all_min = opt__min_mc_all(c);
-        double nu = 0.0, incumbent, total;
+        size_t np = pr->n_pipelines, n_st = c->off[np];
+        uint64_t sum_min = 0;
+        double nu = 0.0, incumbent, least, total;
         int r;
 
-        if (all_min == UINT64_MAX || all_min > pr->node_millicores)
+        /* Each pipeline's least millicores within its budget (exact, cheap): the problem is
+         * feasible iff they fit together, and then those plans are a first incumbent. */
+        for (size_t p = 0; p < np; p++) {
+                g->min_mc[p] = opt__pipeline_min_mc(pr, c, p, g->alt);
+                if (g->min_mc[p] == UINT64_MAX)
+                        return 0;
+                sum_min += g->min_mc[p];
+        }
+        if (sum_min > pr->node_millicores)
                 return 0;
+        least = choice_value(pr, c, g->alt);
         r = opt__capacity_multiplier(pr, c, &nu);
         if (r < 0)
                 return r;
@@ -447,7 +458,7 @@ static int solve_decomposed(gctx *g)
         total = nu * (double)pr->node_millicores;
         for (size_t p = 0; p < np; p++) {
                 const opt_pipeline *pl = &pr->pipelines[p];
-                r = opt__suffix_build(pr, c, p, nu, &g->suf[p]);
+                r = opt__suffix_build(pr, c, p, 1.0, nu, &g->suf[p]);
                 if (r < 0)
                         return r;
                 if (g->suf[p].layers[0].n == 0)
@@ -460,32 +471,27 @@ static int solve_decomposed(gctx *g)
         incumbent = choice_value(pr, c, g->inc);
         if (!(incumbent > -INFINITY) && repair_capacity(pr, c, g->inc))
                 incumbent = choice_value(pr, c, g->inc);
+        if (!(incumbent >= least)) {
+                memcpy(g->inc, g->alt, sizeof(size_t) * n_st);
+                incumbent = least;
+        }
         if (incumbent > -INFINITY && improve_pairs(pr, c) <= IMPROVE_MAX_PAIRS)
                 incumbent = improve(pr, c, g->inc);
         for (size_t p = 0; p < np; p++) {
-                const opt_pipeline *pl = &pr->pipelines[p];
-                uint64_t own_min = 0;
                 opt__bound bd;
-                for (size_t s = 0; s < pl->n_stages; s++) {
-                        uint64_t m = UINT64_MAX;
-                        for (size_t k = 0; k < c->st[c->off[p] + s].n; k++)
-                                if (c->st[c->off[p] + s].c[k].mc_total < m)
-                                        m = c->st[c->off[p] + s].c[k].mc_total;
-                        own_min += m;
-                }
                 bd.nu = nu;
                 bd.suf = &g->suf[p];
                 bd.others = total - g->best[p];
                 bd.incumbent = incumbent;
-                r = opt__pipeline_frontier(pr, c, p, 1, pr->node_millicores, all_min - own_min, &bd,
-                                           &g->fr[p]);
+                r = opt__pipeline_frontier(pr, c, p, 1, pr->node_millicores, sum_min - g->min_mc[p],
+                                           &bd, &g->fr[p]);
                 if (r < 0)
                         return r;
         }
         r = solve_master(g);
         if (r == 0 && isfinite(incumbent)) {
                 /* Cannot happen (the incumbent's states survive every pruning); be safe. */
-                memcpy(g->choice, g->inc, sizeof(size_t) * c->off[np]);
+                memcpy(g->choice, g->inc, sizeof(size_t) * n_st);
                 g->optimal = 0;
                 r = 1;
         }
@@ -528,10 +534,12 @@ int opt__solve_glpk(const opt_problem *pr, const opt__cands *c, uint32_t time_li
         g->choice = choice;
         g->optimal = 1;
         g->inc = calloc(n_st + 1, sizeof(size_t));
+        g->alt = calloc(n_st + 1, sizeof(size_t));
+        g->min_mc = calloc(pr->n_pipelines, sizeof(uint64_t));
         g->suf = calloc(pr->n_pipelines, sizeof(opt__suffix));
         g->best = calloc(pr->n_pipelines, sizeof(double));
         g->fr = calloc(pr->n_pipelines, sizeof(opt__frontier));
-        if (!g->inc || !g->suf || !g->best || !g->fr) {
+        if (!g->inc || !g->alt || !g->min_mc || !g->suf || !g->best || !g->fr) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -562,6 +570,8 @@ out:
         free(g->ja);
         free(g->ar);
         free(g->inc);
+        free(g->alt);
+        free(g->min_mc);
         for (size_t p = 0; g->suf && p < pr->n_pipelines; p++)
                 opt__suffix_free(&g->suf[p]);
         free(g->suf);

@@ -231,8 +231,9 @@ int opt__capacity_multiplier(const opt_problem *pr, const opt__cands *c, double 
                         lo = hi;
                         hi *= 4.0;
                 }
-                /* Any ν is valid; 0.1 % of the LP's is as good a bound in practice. */
-                for (int it = 0; it < 40 && hi - lo > 1e-3 * hi; it++) {
+                /* Any ν is valid; within 1 % of the LP's is as good a bound in practice (the
+                 * exact subproblems do the rest). */
+                for (int it = 0; it < 40 && hi - lo > 1e-2 * hi; it++) {
                         double mid = 0.5 * (lo + hi);
                         if (total_at(pr, c, mid, &w) > cap)
                                 lo = mid;
@@ -284,8 +285,8 @@ static void sift_down(cursor *h, size_t n, size_t i)
 /* Layer s from layer s+1 and stage s: the K lists "next layer shifted by candidate k" are each
  * sorted by latency; merged in latency order, an entry is kept when its value beats every
  * faster one (the staircase). Entries over `cut` end their list. */
-static int suffix_layer(const opt__stage_cands *sc, const opt__suffix_layer *next, double nu,
-                        double cut, opt__suffix_layer *ly)
+static int suffix_layer(const opt__stage_cands *sc, const opt__suffix_layer *next, double wo,
+                        double nu, double cut, opt__suffix_layer *ly)
 {
         cursor *h = malloc(sizeof(cursor) * (sc->n ? sc->n : 1));
         size_t nh = 0, cap = 64, n = 0;
@@ -307,12 +308,13 @@ static int suffix_layer(const opt__stage_cands *sc, const opt__suffix_layer *nex
         while (nh > 0) {
                 cursor *t = &h[0];
                 const opt__cand *cd = &sc->c[t->k];
-                double v = cd->objective - nu * (double)cd->mc_total + next->e[t->j].val;
+                double a = wo * cd->objective - nu * (double)cd->mc_total;
+                double v = a + next->e[t->j].val;
                 if (!(v > best)) {
                         /* Dominated: skip the run of this list that cannot beat `best` (values
                          * ascend along a list) in one binary search. */
                         size_t lo = t->j + 1, hi = next->n;
-                        double need = best - (cd->objective - nu * (double)cd->mc_total);
+                        double need = best - a;
                         while (lo < hi) {
                                 size_t mid = (lo + hi) / 2;
                                 if (next->e[mid].val <= need)
@@ -348,7 +350,7 @@ static int suffix_layer(const opt__stage_cands *sc, const opt__suffix_layer *nex
         return 0;
 }
 
-int opt__suffix_build(const opt_problem *pr, const opt__cands *c, size_t p, double nu,
+int opt__suffix_build(const opt_problem *pr, const opt__cands *c, size_t p, double wo, double nu,
                       opt__suffix *ret)
 {
         const opt_pipeline *pl = &pr->pipelines[p];
@@ -377,7 +379,7 @@ int opt__suffix_build(const opt_problem *pr, const opt__cands *c, size_t p, doub
         f.layers[ns].e[0] = (opt__suffix_entry){0.0, 0.0, 0, 0};
         f.layers[ns].n = 1;
         for (size_t s = ns; s-- > 0;) {
-                int r = suffix_layer(&c->st[c->off[p] + s], &f.layers[s + 1], nu, cut - pre[s],
+                int r = suffix_layer(&c->st[c->off[p] + s], &f.layers[s + 1], wo, nu, cut - pre[s],
                                      &f.layers[s]);
                 if (r < 0) {
                         opt__suffix_free(&f);

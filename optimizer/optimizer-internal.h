@@ -110,7 +110,7 @@ typedef struct opt__frontier {
 
 /* ---- the capacity's Lagrangian subproblems (lagrange.c) ---- */
 
-/* One entry of a backward staircase: the stages s.. can reach value `val` (Σ o − ν·M) within
+/* One entry of a backward staircase: the stages s.. can reach value `val` (Σ wo·o − ν·M) within
  * latency `lat`; k = candidate of stage s, j = entry of layer s+1 it continues with. */
 typedef struct opt__suffix_entry {
         double lat, val;
@@ -132,8 +132,9 @@ typedef struct opt__suffix {
 /* The capacity multiplier ν >= 0 minimising the LP relaxation's dual (0 when the capacity
  * cannot bind). Returns 0 or -ENOMEM. */
 int opt__capacity_multiplier(const opt_problem *pr, const opt__cands *c, double *ret_nu);
-/* Pipeline p's staircases at ν. Returns 0 or -ENOMEM. */
-int opt__suffix_build(const opt_problem *pr, const opt__cands *c, size_t p, double nu,
+/* Pipeline p's staircases of the value wo·o − ν·M (wo = 1: the Lagrangian subproblem at ν;
+ * wo = 0, ν = 1: least millicores). Returns 0 or -ENOMEM. */
+int opt__suffix_build(const opt_problem *pr, const opt__cands *c, size_t p, double wo, double nu,
                       opt__suffix *ret);
 void opt__suffix_free(opt__suffix *f);
 /* R(lat): the best value of the layer within latency lat, -INFINITY if none. */
