@@ -367,7 +367,10 @@ static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_c
         size_t cap;
 
         stage_space(pl, st, &sp);
-        max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp);
+        /* Room for the least replicas and EXTRA_REPLICAS_MAX more per configuration: no
+         * realloc on the way. */
+        max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp) *
+              (1 + EXTRA_REPLICAS_MAX);
         sc->c = malloc(sizeof(*sc->c) * (max ? max : 1));
         if (!sc->c)
                 return -ENOMEM;

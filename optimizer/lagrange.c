@@ -289,20 +289,32 @@ static int suffix_layer(const opt__stage_cands *sc, const opt__suffix_layer *nex
                         double nu, double cut, opt__suffix_layer *ly)
 {
         cursor *h = malloc(sizeof(cursor) * (sc->n ? sc->n : 1));
+        size_t *o = malloc(sizeof(size_t) * (sc->n ? sc->n : 1));
         size_t nh = 0, cap = 64, n = 0;
         double best = -INFINITY;
         opt__suffix_entry *e = malloc(sizeof(*e) * cap);
 
-        if (!h || !e) {
+        if (!h || !o || !e || order_by_lat(sc, o) < 0) {
                 free(h);
+                free(o);
                 free(e);
                 return -ENOMEM;
         }
-        for (size_t k = 0; k < sc->n && next->n > 0; k++) {
-                double l = sc->c[k].latency_ms + next->e[0].lat;
+        /* Only the stage's own staircase in (latency ↑, value ↑) can matter: a candidate no
+         * faster and no better than another gives a list that one's list dominates point by
+         * point. */
+        for (size_t j = 0; j < sc->n && next->n > 0; j++) {
+                const opt__cand *cd = &sc->c[o[j]];
+                double a = wo * cd->objective - nu * (double)cd->mc_total;
+                double l = cd->latency_ms + next->e[0].lat;
+                if (!(a > best))
+                        continue;
+                best = a;
                 if (l <= cut)
-                        h[nh++] = (cursor){l, (uint32_t)k, 0};
+                        h[nh++] = (cursor){l, (uint32_t)o[j], 0};
         }
+        free(o);
+        best = -INFINITY;
         for (size_t i = nh / 2; i-- > 0;)
                 sift_down(h, nh, i);
         while (nh > 0) {

@@ -23,4 +23,4 @@ sponge_add_test(NAME optimizer.data COMMAND test-optimizer data LABEL unit TIMEO
 add_executable(bench-solve ${PROJECT_SOURCE_DIR}/tests/bench/bench-solve.c)
 target_link_libraries(bench-solve PRIVATE sponge_optimizer_testutil)
 sponge_add_test(NAME optimizer.bench-solve-smoke COMMAND bench-solve --smoke LABEL unit
-                TIMEOUT 120)
+                TIMEOUT 240)
