@@ -210,11 +210,10 @@ int opt_problem_validate(const opt_problem *pr, char *err, size_t errlen)
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
 /* Fills c for (v, b, mc, n). Returns 1 when latency is finite and n replicas carry λ. */
-static int eval_config(const opt_pipeline *pl, const opt_stage *st, uint32_t v, uint32_t b,
-                       uint32_t mc, uint32_t n, opt__cand *c)
+static int eval_config_l(const opt_pipeline *pl, const opt_stage *st, uint32_t v, uint32_t b,
+                         uint32_t mc, uint32_t n, double l, opt__cand *c)
 {
         const opt_variant *va = &st->variants[v];
-        double l = opt_latency_eval_ms(&va->model, b, mc);
 
         c->variant = v;
         c->batch = b;
@@ -236,6 +235,14 @@ static int eval_config(const opt_pipeline *pl, const opt_stage *st, uint32_t v, 
         }
         c->latency_ms = opt_queue_delay_ms(b, n, pl->lambda_rps, l);
         return isfinite(c->latency_ms);
+}
+
+/* As eval_config_l with l(b, c) from the variant's model. */
+static int eval_config(const opt_pipeline *pl, const opt_stage *st, uint32_t v, uint32_t b,
+                       uint32_t mc, uint32_t n, opt__cand *c)
+{
+        return eval_config_l(pl, st, v, b, mc, n,
+                             opt_latency_eval_ms(&st->variants[v].model, b, mc), c);
 }
 
 int opt_stage_evaluate(const opt_pipeline *pl, size_t stage, uint32_t variant, uint32_t batch,
@@ -280,9 +287,9 @@ static uint32_t least_replicas(const opt_pipeline *pl, const opt_stage *st, cons
                 return 0;
         n = need > (double)sp->r_lo ? (uint32_t)ceil(need) : sp->r_lo;
         /* ceil() of a rounded quotient can be off by one: settle on the exact test. */
-        while (n > sp->r_lo && eval_config(pl, st, v, b, mc, n - 1, c))
+        while (n > sp->r_lo && eval_config_l(pl, st, v, b, mc, n - 1, l, c))
                 n--;
-        while (n <= sp->r_hi && !eval_config(pl, st, v, b, mc, n, c))
+        while (n <= sp->r_hi && !eval_config_l(pl, st, v, b, mc, n, l, c))
                 n++;
         return n <= sp->r_hi ? n : 0;
 }
@@ -354,7 +361,7 @@ static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *
         r = push_cand(sc, cap, &c);
         for (uint32_t k = 0; r == 0 && k < EXTRA_REPLICAS_MAX && ++n <= sp->r_hi &&
                              pl->lambda_rps / c.throughput_rps > EXTRA_REPLICAS_RHO &&
-                             eval_config(pl, st, v, b, mc, n, &c);
+                             eval_config_l(pl, st, v, b, mc, n, c.processing_ms, &c);
              k++)
                 r = push_cand(sc, cap, &c);
         return r;
