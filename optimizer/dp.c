@@ -246,12 +246,14 @@ uint64_t opt__pipeline_min_mc(const opt_problem *pr, const opt__cands *c, size_t
         /* The staircase of −millicores within latency: its best entry within the budget. */
         if (opt__suffix_build(pr, c, p, 0.0, 1.0, &f) < 0)
                 return UINT64_MAX;
-        best = opt__suffix_best(&f.layers[0], pl->slo_budget_ms);
+        /* A hair of latency: the staircase sums backwards, the exact check forwards; never
+         * call feasible infeasible (the caller re-checks a plan exactly). */
+        best = opt__suffix_best(&f.layers[0], pl->slo_budget_ms * (1.0 + 1e-12));
         if (best == -INFINITY) {
                 opt__suffix_free(&f);
                 return UINT64_MAX;
         }
-        opt__suffix_choice(c, p, &f, pl->slo_budget_ms, choice);
+        opt__suffix_choice(c, p, &f, pl->slo_budget_ms * (1.0 + 1e-12), choice);
         opt__suffix_free(&f);
         return (uint64_t)(-best);
 }
