@@ -210,11 +210,10 @@ int opt_problem_validate(const opt_problem *pr, char *err, size_t errlen)
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
 /* Fills c for (v, b, mc, n). Returns 1 when latency is finite and n replicas carry λ. */
-static int eval_config(const opt_pipeline *pl, const opt_stage *st, uint32_t v, uint32_t b,
-                       uint32_t mc, uint32_t n, opt__cand *c)
+static int eval_config_l(const opt_pipeline *pl, const opt_stage *st, uint32_t v, uint32_t b,
+                         uint32_t mc, uint32_t n, double l, opt__cand *c)
 {
         const opt_variant *va = &st->variants[v];
-        double l = opt_latency_eval_ms(&va->model, b, mc);
 
         c->variant = v;
         c->batch = b;
@@ -236,6 +235,14 @@ static int eval_config(const opt_pipeline *pl, const opt_stage *st, uint32_t v, 
         }
         c->latency_ms = opt_queue_delay_ms(b, n, pl->lambda_rps, l);
         return isfinite(c->latency_ms);
+}
+
+/* As eval_config_l with l(b, c) from the variant's model. */
+static int eval_config(const opt_pipeline *pl, const opt_stage *st, uint32_t v, uint32_t b,
+                       uint32_t mc, uint32_t n, opt__cand *c)
+{
+        return eval_config_l(pl, st, v, b, mc, n,
+                             opt_latency_eval_ms(&st->variants[v].model, b, mc), c);
 }
 
 int opt_stage_evaluate(const opt_pipeline *pl, size_t stage, uint32_t variant, uint32_t batch,
@@ -280,9 +287,9 @@ static uint32_t least_replicas(const opt_pipeline *pl, const opt_stage *st, cons
                 return 0;
         n = need > (double)sp->r_lo ? (uint32_t)ceil(need) : sp->r_lo;
         /* ceil() of a rounded quotient can be off by one: settle on the exact test. */
-        while (n > sp->r_lo && eval_config(pl, st, v, b, mc, n - 1, c))
+        while (n > sp->r_lo && eval_config_l(pl, st, v, b, mc, n - 1, l, c))
                 n--;
-        while (n <= sp->r_hi && !eval_config(pl, st, v, b, mc, n, c))
+        while (n <= sp->r_hi && !eval_config_l(pl, st, v, b, mc, n, l, c))
                 n++;
         return n <= sp->r_hi ? n : 0;
 }
@@ -354,7 +361,7 @@ static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *
         r = push_cand(sc, cap, &c);
         for (uint32_t k = 0; r == 0 && k < EXTRA_REPLICAS_MAX && ++n <= sp->r_hi &&
                              pl->lambda_rps / c.throughput_rps > EXTRA_REPLICAS_RHO &&
-                             eval_config(pl, st, v, b, mc, n, &c);
+                             eval_config_l(pl, st, v, b, mc, n, c.processing_ms, &c);
              k++)
                 r = push_cand(sc, cap, &c);
         return r;
@@ -367,7 +374,10 @@ static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_c
         size_t cap;
 
         stage_space(pl, st, &sp);
-        max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp);
+        /* Room for the least replicas and EXTRA_REPLICAS_MAX more per configuration: no
+         * realloc on the way. */
+        max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp) *
+              (1 + EXTRA_REPLICAS_MAX);
         sc->c = malloc(sizeof(*sc->c) * (max ? max : 1));
         if (!sc->c)
                 return -ENOMEM;
@@ -390,6 +400,35 @@ static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_c
                         }
         sc->n_generated = sc->n;
         return 0;
+}
+
+/* Before the dominance filter (whose sort is the costly part), drops the candidates that miss
+ * the budget even with every other stage of the pipeline at its fastest (a hair of slack keeps
+ * boundary cases for the exact check). Only for a pipeline that meets its budget at its
+ * fastest: an infeasible one keeps every candidate for the diagnosis. Exact: no plan meeting
+ * the budget is lost, and the least millicores meeting it are unchanged. */
+static void drop_too_slow(const opt_pipeline *pl, opt__stage_cands *st)
+{
+        double min_lat[OPT_MAX_STAGES], all = 0.0;
+
+        if (pl->policy == OPT_POLICY_STATIC)
+                return;
+        for (size_t s = 0; s < pl->n_stages; s++) {
+                min_lat[s] = INFINITY;
+                for (size_t k = 0; k < st[s].n; k++)
+                        min_lat[s] = fmin(min_lat[s], st[s].c[k].latency_ms);
+                all += min_lat[s];
+        }
+        if (!(all <= pl->slo_budget_ms))
+                return;
+        for (size_t s = 0; s < pl->n_stages; s++) {
+                double rest = all - min_lat[s];
+                size_t n = 0;
+                for (size_t k = 0; k < st[s].n; k++)
+                        if (st[s].c[k].latency_ms + rest <= pl->slo_budget_ms * (1.0 + 1e-9))
+                                st[s].c[n++] = st[s].c[k];
+                st[s].n = n;
+        }
 }
 
 void opt__cands_free(opt__cands *c)
@@ -424,12 +463,20 @@ int opt__cands_build(const opt_problem *pr, int prune, opt__cands *ret)
                 opt__cands_free(&c);
                 return -ENOMEM;
         }
-        for (size_t p = 0; p < pr->n_pipelines; p++)
+        for (size_t p = 0; p < pr->n_pipelines; p++) {
+                for (size_t s = 0; s < pr->pipelines[p].n_stages; s++) {
+                        r = build_stage(&pr->pipelines[p], &pr->pipelines[p].stages[s],
+                                        &c.st[c.off[p] + s]);
+                        if (r < 0) {
+                                opt__cands_free(&c);
+                                return r;
+                        }
+                }
+                if (prune)
+                        drop_too_slow(&pr->pipelines[p], &c.st[c.off[p]]);
                 for (size_t s = 0; s < pr->pipelines[p].n_stages; s++) {
                         opt__stage_cands *sc = &c.st[c.off[p] + s];
-                        r = build_stage(&pr->pipelines[p], &pr->pipelines[p].stages[s], sc);
-                        if (r == 0 && prune && sc->n > 1)
-                                r = prune_dominated(sc);
+                        r = prune && sc->n > 1 ? prune_dominated(sc) : 0;
                         if (r < 0) {
                                 opt__cands_free(&c);
                                 return r;
@@ -437,6 +484,7 @@ int opt__cands_build(const opt_problem *pr, int prune, opt__cands *ret)
                         c.total_generated += sc->n_generated;
                         c.total_kept += sc->n;
                 }
+        }
         *ret = c;
         return 0;
 }

@@ -156,9 +156,14 @@ int opt__pipeline_frontier(const opt_problem *pr, const opt__cands *c, size_t p,
                                     t.mc + rest_mc[s + 1] + mc_others > mc_cap)
                                         continue;
                                 if (bd && isfinite(bd->incumbent)) {
-                                        double ub = t.obj - bd->mu * t.lat - bd->nu * (double)t.mc +
-                                                    bd->rest[s + 1] + bd->others;
-                                        if (ub < bd->incumbent - tol)
+                                        /* The best completion within what is left of the
+                                         * budget (a hair more: never tighter than exact). */
+                                        double rest = opt__suffix_best(
+                                            &bd->suf->layers[s + 1],
+                                            (pl->slo_budget_ms - t.lat) * (1.0 + 1e-9) + 1e-9);
+                                        double ub =
+                                            t.obj - bd->nu * (double)t.mc + rest + bd->others;
+                                        if (!(ub >= bd->incumbent - tol))
                                                 continue;
                                 }
                                 ly->s[n++] = t;
@@ -231,21 +236,26 @@ void opt__frontier_choice(const opt__cands *c, size_t p, const opt__frontier *f,
 
 uint64_t opt__pipeline_min_mc(const opt_problem *pr, const opt__cands *c, size_t p, size_t *choice)
 {
-        opt__frontier f;
+        const opt_pipeline *pl = &pr->pipelines[p];
+        opt__suffix f;
+        double best;
 
-        if (opt__pipeline_frontier(pr, c, p, 0, UINT64_MAX, 0, NULL, &f) < 0)
+        for (size_t s = 0; s < pl->n_stages; s++)
+                if (c->st[c->off[p] + s].n == 0)
+                        return UINT64_MAX;
+        /* The staircase of −millicores within latency: its best entry within the budget. */
+        if (opt__suffix_build(pr, c, p, 0.0, 1.0, &f) < 0)
                 return UINT64_MAX;
-        if (f.n_pts == 0) {
-                opt__frontier_free(&f);
+        /* A hair of latency: the staircase sums backwards, the exact check forwards; never
+         * call feasible infeasible (the caller re-checks a plan exactly). */
+        best = opt__suffix_best(&f.layers[0], pl->slo_budget_ms * (1.0 + 1e-12));
+        if (best == -INFINITY) {
+                opt__suffix_free(&f);
                 return UINT64_MAX;
         }
-        /* Points are sorted by mc: the first is the least. */
-        opt__frontier_choice(c, p, &f, f.pts[0].state, choice);
-        {
-                uint64_t mc = f.pts[0].mc;
-                opt__frontier_free(&f);
-                return mc;
-        }
+        opt__suffix_choice(c, p, &f, pl->slo_budget_ms * (1.0 + 1e-12), choice);
+        opt__suffix_free(&f);
+        return (uint64_t)(-best);
 }
 
 int opt__solve_exhaustive(const opt_problem *pr, const opt__cands *c, size_t *choice)

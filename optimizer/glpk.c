@@ -32,11 +32,12 @@ typedef struct gctx {
          * fault, when GLPK's own objects are gone with its environment). */
         int *ia, *ja;
         double *ar;
-        double *x;    /* LP primal per stage-level column */
-        double *mu;   /* per pipeline */
-        double *rest; /* per stage index + one per pipeline (offsets off[p] + p) */
-        size_t *inc;  /* incumbent choice */
-        opt__frontier *fr;
+        size_t *inc;       /* incumbent choice */
+        size_t *alt;       /* the least-millicore choice */
+        uint64_t *min_mc;  /* per pipeline: least millicores within its budget */
+        opt__suffix *suf;  /* per pipeline: staircases of its Lagrangian subproblem */
+        double *best;      /* per pipeline: its best Lagrangian value U_p */
+        opt__frontier *fr; /* per pipeline */
 } gctx;
 
 static void on_glpk_error(void *info)
@@ -195,57 +196,6 @@ static int solve_stage_ip(gctx *g)
         return r;
 }
 
-/* ---- step 1: LP relaxation --------------------------------------------------------------- */
-
-/* Solves the LP relaxation: fills g->x, g->mu, *ret_nu. Returns 1, or 0 if the relaxation
- * (hence the IP) is infeasible. */
-static int relaxation(gctx *g, double *ret_nu)
-{
-        const opt_problem *pr = g->pr;
-        glp_prob *lp = glp_create_prob();
-        int *lat_row = calloc(pr->n_pipelines, sizeof(int)), cap_row, r, st;
-        size_t n_cols = 0;
-        glp_smcp parm;
-
-        if (!lat_row) {
-                glp_delete_prob(lp);
-                return -ENOMEM;
-        }
-        r = build_stage(lp, g, 0, lat_row, &cap_row);
-        if (r < 0)
-                goto out;
-        glp_init_smcp(&parm);
-        parm.msg_lev = GLP_MSG_OFF;
-        r = glp_simplex(lp, &parm);
-        st = glp_get_status(lp);
-        if (r != 0 || (st != GLP_OPT && st != GLP_NOFEAS)) {
-                r = r == GLP_ENOPFS ? 0 : -EFAULT;
-                goto out;
-        }
-        if (st == GLP_NOFEAS) {
-                r = 0;
-                goto out;
-        }
-        for (size_t i = 0; i < g->c->off[pr->n_pipelines]; i++)
-                n_cols += g->c->st[i].n;
-        for (size_t j = 0; j < n_cols; j++)
-                g->x[j] = glp_get_col_prim(lp, (int)j + 1);
-        /* Rows are scaled by 1/B_p and 1/C: unscale the duals. Any μ, ν >= 0 give a valid
-         * bound; the LP duals give the tightest one of this form. */
-        for (size_t p = 0; p < pr->n_pipelines; p++)
-                g->mu[p] = lat_row[p] ? fmax(0.0, glp_get_row_dual(lp, lat_row[p])) /
-                                            pr->pipelines[p].slo_budget_ms
-                                      : 0.0;
-        *ret_nu = cap_row ? fmax(0.0, glp_get_row_dual(lp, cap_row)) /
-                                (double)(pr->node_millicores ? pr->node_millicores : 1)
-                          : 0.0;
-        r = 1;
-out:
-        free(lat_row);
-        glp_delete_prob(lp);
-        return r;
-}
-
 /* Objective of a complete choice if it is feasible (exact check), else -INFINITY. */
 static double choice_value(const opt_problem *pr, const opt__cands *c, const size_t *choice)
 {
@@ -399,76 +349,6 @@ static int repair_capacity(const opt_problem *pr, const opt__cands *c, size_t *c
         }
 }
 
-/* An incumbent from the LP solution: per pipeline, the best latency-feasible of three
- * roundings (per stage the largest x, the fastest or the smallest candidate of the LP's
- * support); if the node is exceeded, pipelines fall back to their smallest rounding; then
- * local search. Leaves it in g->inc and returns its objective (-INFINITY: none found). */
-static double round_incumbent(gctx *g)
-{
-        const opt_problem *pr = g->pr;
-        const opt__cands *c = g->c;
-        size_t n_st = c->off[pr->n_pipelines], *col0 = calloc(n_st + 1, sizeof(size_t));
-        double v;
-
-        if (!col0)
-                return -INFINITY;
-        for (size_t i = 1; i <= n_st; i++)
-                col0[i] = col0[i - 1] + c->st[i - 1].n;
-        for (int pass = 0; pass < 2; pass++) {
-                for (size_t p = 0; p < pr->n_pipelines; p++) {
-                        const opt_pipeline *pl = &pr->pipelines[p];
-                        double best = -INFINITY;
-                        uint64_t best_mc = UINT64_MAX;
-                        for (int how = 0; how < 3; how++) {
-                                double lat = 0.0, obj = 0.0;
-                                uint64_t m = 0;
-                                size_t pick[OPT__DP_MAX_STAGES];
-                                for (size_t s = 0; s < pl->n_stages && s < OPT__DP_MAX_STAGES;
-                                     s++) {
-                                        size_t i = c->off[p] + s;
-                                        const opt__stage_cands *sc = &c->st[i];
-                                        const double *x = &g->x[col0[i]];
-                                        size_t k0 = 0;
-                                        for (size_t k = 0; k < sc->n; k++) {
-                                                const opt__cand *a = &sc->c[k], *b = &sc->c[k0];
-                                                if (x[k] <= 1e-9)
-                                                        continue;
-                                                if (x[k0] <= 1e-9 || (how == 0 && x[k] > x[k0]) ||
-                                                    (how == 1 && a->latency_ms < b->latency_ms) ||
-                                                    (how == 2 && a->mc_total < b->mc_total))
-                                                        k0 = k;
-                                        }
-                                        pick[s] = k0;
-                                        lat += sc->c[k0].latency_ms;
-                                        obj += sc->c[k0].objective;
-                                        m += sc->c[k0].mc_total;
-                                }
-                                if (!(lat <= pl->slo_budget_ms))
-                                        continue;
-                                /* pass 0: best objective; pass 1: least millicores */
-                                if (pass == 0 ? obj > best : m < best_mc) {
-                                        best = obj;
-                                        best_mc = m;
-                                        for (size_t s = 0; s < pl->n_stages; s++)
-                                                g->inc[c->off[p] + s] = pick[s];
-                                }
-                        }
-                        if (best == -INFINITY)
-                                goto none;
-                }
-                if (choice_value(pr, c, g->inc) > -INFINITY)
-                        break;
-        }
-        if (!(choice_value(pr, c, g->inc) > -INFINITY) && !repair_capacity(pr, c, g->inc))
-                goto none;
-        free(col0);
-        v = improve(pr, c, g->inc);
-        return v;
-none:
-        free(col0);
-        return -INFINITY;
-}
-
 /* ---- step 3: the master IP ----------------------------------------------------------------- */
 
 static int solve_master(gctx *g)
@@ -530,58 +410,81 @@ static int solve_master(gctx *g)
 
 /* ---- the whole path ------------------------------------------------------------------------ */
 
+/* Local search (improve) pays while a round is cheap: a tighter incumbent, smaller frontiers.
+ * A round tries every pair of stages of a pipeline: Σ_p Σ_{s<t} K_s·K_t candidate pairs. */
+#define IMPROVE_MAX_PAIRS 400000.0
+
+static double improve_pairs(const opt_problem *pr, const opt__cands *c)
+{
+        double pairs = 0.0;
+
+        for (size_t p = 0; p < pr->n_pipelines; p++) {
+                double sum = 0.0, sq = 0.0;
+                for (size_t s = 0; s < pr->pipelines[p].n_stages; s++) {
+                        double k = (double)c->st[c->off[p] + s].n;
+                        sum += k;
+                        sq += k * k;
+                }
+                pairs += 0.5 * (sum * sum - sq) + sum;
+        }
+        return pairs;
+}
+
 static int solve_decomposed(gctx *g)
 {
         const opt_problem *pr = g->pr;
         const opt__cands *c = g->c;
         size_t np = pr->n_pipelines, n_st = c->off[np];
-        uint64_t all_min = opt__min_mc_all(c);
-        double nu = 0.0, incumbent, total = 0.0;
+        uint64_t sum_min = 0;
+        double nu = 0.0, incumbent, least, total;
         int r;
 
-        if (all_min == UINT64_MAX || all_min > pr->node_millicores)
-                return 0;
-        r = relaxation(g, &nu);
-        if (r <= 0)
-                return r;
-        incumbent = round_incumbent(g);
-        /* rest[off[p] + p + s] = Σ_{t >= s} max_k (obj − μ_p·lat − ν·mc) over p's stages;
-         * V_p = rest[...0] + μ_p·B_p; every state's bound adds the other pipelines' V and ν·C. */
+        /* Each pipeline's least millicores within its budget (exact, cheap): the problem is
+         * feasible iff they fit together, and then those plans are a first incumbent. */
         for (size_t p = 0; p < np; p++) {
-                const opt_pipeline *pl = &pr->pipelines[p];
-                double *rest = &g->rest[c->off[p] + p];
-                rest[pl->n_stages] = 0.0;
-                for (size_t s = pl->n_stages; s-- > 0;) {
-                        const opt__stage_cands *sc = &c->st[c->off[p] + s];
-                        double best = -INFINITY;
-                        for (size_t k = 0; k < sc->n; k++)
-                                best =
-                                    fmax(best, sc->c[k].objective - g->mu[p] * sc->c[k].latency_ms -
-                                                   nu * (double)sc->c[k].mc_total);
-                        rest[s] = rest[s + 1] + best;
-                }
-                total += rest[0] + g->mu[p] * pl->slo_budget_ms;
+                g->min_mc[p] = opt__pipeline_min_mc(pr, c, p, g->alt);
+                if (g->min_mc[p] == UINT64_MAX)
+                        return 0;
+                sum_min += g->min_mc[p];
         }
-        total += nu * (double)pr->node_millicores;
+        if (sum_min > pr->node_millicores)
+                return 0;
+        least = choice_value(pr, c, g->alt);
+        r = opt__capacity_multiplier(pr, c, &nu);
+        if (r < 0)
+                return r;
+        /* Each pipeline's exact Lagrangian subproblem: its staircases, its best value U_p and
+         * the choice reaching it (together: the incumbent, when it fits the node). */
+        total = nu * (double)pr->node_millicores;
         for (size_t p = 0; p < np; p++) {
                 const opt_pipeline *pl = &pr->pipelines[p];
-                const double *rest = &g->rest[c->off[p] + p];
-                uint64_t own_min = 0;
+                r = opt__suffix_build(pr, c, p, 1.0, nu, &g->suf[p]);
+                if (r < 0)
+                        return r;
+                if (g->suf[p].layers[0].n == 0)
+                        return 0; /* cannot happen: the pipeline fits alone */
+                g->best[p] =
+                    opt__suffix_best(&g->suf[p].layers[0], pl->slo_budget_ms * (1.0 + 1e-9) + 1e-9);
+                total += g->best[p];
+                opt__suffix_choice(c, p, &g->suf[p], pl->slo_budget_ms, g->inc);
+        }
+        incumbent = choice_value(pr, c, g->inc);
+        if (!(incumbent > -INFINITY) && repair_capacity(pr, c, g->inc))
+                incumbent = choice_value(pr, c, g->inc);
+        if (!(incumbent >= least)) {
+                memcpy(g->inc, g->alt, sizeof(size_t) * n_st);
+                incumbent = least;
+        }
+        if (incumbent > -INFINITY && improve_pairs(pr, c) <= IMPROVE_MAX_PAIRS)
+                incumbent = improve(pr, c, g->inc);
+        for (size_t p = 0; p < np; p++) {
                 opt__bound bd;
-                for (size_t s = 0; s < pl->n_stages; s++) {
-                        uint64_t m = UINT64_MAX;
-                        for (size_t k = 0; k < c->st[c->off[p] + s].n; k++)
-                                if (c->st[c->off[p] + s].c[k].mc_total < m)
-                                        m = c->st[c->off[p] + s].c[k].mc_total;
-                        own_min += m;
-                }
-                bd.mu = g->mu[p];
                 bd.nu = nu;
-                bd.rest = rest;
-                bd.others = total - rest[0];
+                bd.suf = &g->suf[p];
+                bd.others = total - g->best[p];
                 bd.incumbent = incumbent;
-                r = opt__pipeline_frontier(pr, c, p, 1, pr->node_millicores, all_min - own_min, &bd,
-                                           &g->fr[p]);
+                r = opt__pipeline_frontier(pr, c, p, 1, pr->node_millicores, sum_min - g->min_mc[p],
+                                           &bd, &g->fr[p]);
                 if (r < 0)
                         return r;
         }
@@ -615,7 +518,7 @@ static int run(gctx *g)
 int opt__solve_glpk(const opt_problem *pr, const opt__cands *c, uint32_t time_limit_ms,
                     int stage_ip, size_t *choice, int *ret_optimal)
 {
-        size_t n_st = c->off[pr->n_pipelines], n_cols = 0;
+        size_t n_st = c->off[pr->n_pipelines];
         /* On the heap: only the pointee changes after setjmp, so it is valid after longjmp. */
         gctx *volatile g = calloc(1, sizeof(gctx));
         jmp_buf jb;
@@ -624,20 +527,19 @@ int opt__solve_glpk(const opt_problem *pr, const opt__cands *c, uint32_t time_li
 
         if (!g)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_st; i++)
-                n_cols += c->st[i].n;
         g->pr = pr;
         g->c = c;
         g->time_limit_ms = time_limit_ms;
         g->stage_ip = stage_ip;
         g->choice = choice;
         g->optimal = 1;
-        g->x = calloc(n_cols + 1, sizeof(double));
-        g->mu = calloc(pr->n_pipelines, sizeof(double));
-        g->rest = calloc(n_st + pr->n_pipelines, sizeof(double));
         g->inc = calloc(n_st + 1, sizeof(size_t));
+        g->alt = calloc(n_st + 1, sizeof(size_t));
+        g->min_mc = calloc(pr->n_pipelines, sizeof(uint64_t));
+        g->suf = calloc(pr->n_pipelines, sizeof(opt__suffix));
+        g->best = calloc(pr->n_pipelines, sizeof(double));
         g->fr = calloc(pr->n_pipelines, sizeof(opt__frontier));
-        if (!g->x || !g->mu || !g->rest || !g->inc || !g->fr) {
+        if (!g->inc || !g->alt || !g->min_mc || !g->suf || !g->best || !g->fr) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -667,10 +569,13 @@ out:
         free(g->ia);
         free(g->ja);
         free(g->ar);
-        free(g->x);
-        free(g->mu);
-        free(g->rest);
         free(g->inc);
+        free(g->alt);
+        free(g->min_mc);
+        for (size_t p = 0; g->suf && p < pr->n_pipelines; p++)
+                opt__suffix_free(&g->suf[p]);
+        free(g->suf);
+        free(g->best);
         for (size_t p = 0; g->fr && p < pr->n_pipelines; p++)
                 opt__frontier_free(&g->fr[p]);
         free(g->fr);

@@ -108,11 +108,47 @@ typedef struct opt__frontier {
         size_t n_pts;
 } opt__frontier;
 
-/* Lagrangian bound for pipeline p's partial states (see README): a state (lat, mc, obj) after
- * stage s can reach at most obj − mu·lat − nu·mc + rest[s+1] + others. */
+/* ---- the capacity's Lagrangian subproblems (lagrange.c) ---- */
+
+/* One entry of a backward staircase: the stages s.. can reach value `val` (Σ wo·o − ν·M) within
+ * latency `lat`; k = candidate of stage s, j = entry of layer s+1 it continues with. */
+typedef struct opt__suffix_entry {
+        double lat, val;
+        uint32_t k, j;
+} opt__suffix_entry;
+
+typedef struct opt__suffix_layer {
+        opt__suffix_entry *e; /* owned; latency ascending, value strictly ascending */
+        size_t n;
+} opt__suffix_layer;
+
+/* Pipeline p's staircases: layers[s] for the stages s..n_stages-1, layers[n_stages] = {(0, 0)}.
+ * Only entries that the stages before s can still complete within the budget are kept. */
+typedef struct opt__suffix {
+        opt__suffix_layer *layers; /* owned, n_stages + 1 */
+        size_t n_stages;
+} opt__suffix;
+
+/* The capacity multiplier ν >= 0 minimising the LP relaxation's dual (0 when the capacity
+ * cannot bind). Returns 0 or -ENOMEM. */
+int opt__capacity_multiplier(const opt_problem *pr, const opt__cands *c, double *ret_nu);
+/* Pipeline p's staircases of the value wo·o − ν·M (wo = 1: the Lagrangian subproblem at ν;
+ * wo = 0, ν = 1: least millicores). Returns 0 or -ENOMEM. */
+int opt__suffix_build(const opt_problem *pr, const opt__cands *c, size_t p, double wo, double nu,
+                      opt__suffix *ret);
+void opt__suffix_free(opt__suffix *f);
+/* R(lat): the best value of the layer within latency lat, -INFINITY if none. */
+double opt__suffix_best(const opt__suffix_layer *ly, double lat);
+/* Writes pipeline p's choice of the best entry of layer 0 within latency lat. */
+void opt__suffix_choice(const opt__cands *c, size_t p, const opt__suffix *f, double lat,
+                        size_t *choice);
+
+/* Bound for pipeline p's partial states (see README): a state (lat, mc, obj) after stage s can
+ * reach at most obj − nu·mc + R_{s+1}(B_p − lat) + others, where others = ν·C + the other
+ * pipelines' best values U_q. */
 typedef struct opt__bound {
-        double mu, nu;
-        const double *rest; /* n_stages + 1 entries, rest[n_stages] = 0 */
+        double nu;
+        const opt__suffix *suf;
         double others;
         double incumbent; /* -INFINITY: no bound pruning */
 } opt__bound;

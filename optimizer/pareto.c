@@ -6,40 +6,84 @@
 
 #include "optimizer/optimizer-internal.h"
 
-/* The sort keys copied next to the index: the comparisons touch one cache line, not four. */
-typedef struct entry {
-        double lat, obj;
-        uint64_t mc;
+/* Sorting is most of the filter's time: an LSD radix sort on the latency's bits (stable,
+ * linear), then the rare runs of equal latency ordered by (mc, −objective, index). */
+
+typedef struct rkey {
+        uint64_t key; /* order-preserving image of the latency */
         size_t i;
-} entry;
+} rkey;
 
-static int cmp_entry(const void *a, const void *b)
+/* Unsigned integers that sort like the doubles (IEEE 754: flip the sign bit of positives, every
+ * bit of negatives). */
+static uint64_t lat_key(double d)
 {
-        const entry *x = a, *y = b;
+        uint64_t u;
 
-        if (x->lat != y->lat)
-                return x->lat < y->lat ? -1 : 1;
-        if (x->mc != y->mc)
-                return x->mc < y->mc ? -1 : 1;
-        if (x->obj != y->obj)
-                return x->obj > y->obj ? -1 : 1;
-        return (x->i > y->i) - (x->i < y->i);
+        memcpy(&u, &d, sizeof(u));
+        return (u >> 63) ? ~u : u | (1ull << 63);
+}
+
+/* Is (mc, −objective, index) of a before b's? (equal latencies) */
+static int tie_before(size_t a, size_t b, const uint64_t *mc, const double *obj, int use_obj)
+{
+        if (mc[a] != mc[b])
+                return mc[a] < mc[b];
+        if (use_obj && obj[a] != obj[b])
+                return obj[a] > obj[b];
+        return a < b;
 }
 
 /* keep[] = 0..n-1 sorted by (latency, mc, −objective if use_obj, index). */
 static int sort_keys(size_t n, const double *lat, const uint64_t *mc, const double *obj,
                      int use_obj, size_t *keep)
 {
-        entry *e = malloc(sizeof(*e) * (n ? n : 1));
+        rkey *base = malloc(sizeof(*base) * (n ? 2 * n : 1)), *v = base, *w;
+        size_t count[8][256];
 
-        if (!e)
+        if (!base)
                 return -ENOMEM;
+        w = v + n;
+        memset(count, 0, sizeof(count));
+        for (size_t i = 0; i < n; i++) {
+                v[i] = (rkey){lat_key(lat[i]), i};
+                for (int d = 0; d < 8; d++)
+                        count[d][(v[i].key >> (8 * d)) & 0xff]++;
+        }
+        for (int d = 0; n > 0 && d < 8; d++) {
+                size_t sum = 0;
+                rkey *t;
+                if (count[d][(v[0].key >> (8 * d)) & 0xff] == n)
+                        continue; /* every key has this digit: nothing would move */
+                for (int b = 0; b < 256; b++) {
+                        size_t c = count[d][b];
+                        count[d][b] = sum;
+                        sum += c;
+                }
+                for (size_t i = 0; i < n; i++)
+                        w[count[d][(v[i].key >> (8 * d)) & 0xff]++] = v[i];
+                t = v;
+                v = w;
+                w = t;
+        }
         for (size_t i = 0; i < n; i++)
-                e[i] = (entry){lat[i], use_obj ? obj[i] : 0.0, mc[i], i};
-        qsort(e, n, sizeof(*e), cmp_entry);
-        for (size_t i = 0; i < n; i++)
-                keep[i] = e[i].i;
-        free(e);
+                keep[i] = v[i].i;
+        /* Equal latencies (stable so far: by index): insertion sort by the other keys. */
+        for (size_t a = 0; a < n;) {
+                size_t b = a + 1;
+                while (b < n && v[b].key == v[a].key)
+                        b++;
+                for (size_t i = a + 1; i < b; i++) {
+                        size_t x = keep[i], j = i;
+                        while (j > a && tie_before(x, keep[j - 1], mc, obj, use_obj)) {
+                                keep[j] = keep[j - 1];
+                                j--;
+                        }
+                        keep[j] = x;
+                }
+                a = b;
+        }
+        free(base);
         return 0;
 }
 

@@ -16,9 +16,11 @@ target_link_libraries(test-optimizer PRIVATE sponge_optimizer_testutil PkgConfig
 sponge_add_test(NAME optimizer.model COMMAND test-optimizer model LABEL unit TIMEOUT 60)
 sponge_add_test(NAME optimizer.forecast COMMAND test-optimizer forecast LABEL unit TIMEOUT 60)
 sponge_add_test(NAME optimizer.solve COMMAND test-optimizer solve LABEL unit TIMEOUT 120)
+# 30-100 pipelines, the decomposition against GLPK's branch and bound on the direct IP.
+sponge_add_test(NAME optimizer.many COMMAND test-optimizer many LABEL unit TIMEOUT 300)
 sponge_add_test(NAME optimizer.data COMMAND test-optimizer data LABEL unit TIMEOUT 120)
 
 add_executable(bench-solve ${PROJECT_SOURCE_DIR}/tests/bench/bench-solve.c)
 target_link_libraries(bench-solve PRIVATE sponge_optimizer_testutil)
 sponge_add_test(NAME optimizer.bench-solve-smoke COMMAND bench-solve --smoke LABEL unit
-                TIMEOUT 120)
+                TIMEOUT 240)

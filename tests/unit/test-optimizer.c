@@ -3,7 +3,8 @@
  * Unit tests of optimizer/: latency model, fit and online refit, table, queueing estimate,
  * forecast, the GLPK integer program against an exact oracle and a brute-force enumerator,
  * infeasibility diagnosis, policies, threads; and the real data (InfAdapter profile, Twitter
- * trace). Usage: test-optimizer model|forecast|solve|data  (no argument: all but data).
+ * trace); 30-100 pipelines against the direct stage-level IP. Usage:
+ * test-optimizer model|forecast|solve|many|data  (no argument: model, forecast, solve).
  */
 #include <errno.h>
 #include <math.h>
@@ -836,6 +837,86 @@ static void test_threads(void **state)
         opt_plan_done(&ref);
 }
 
+/* Many pipelines at once: n of the random instances' pipelines (each feasible on its own),
+ * sharing a node of a drawn share of what they would take apart, so that the capacity binds.
+ * GLPK's branch and bound on the stage-level IP (stage_ip, the direct model) is the oracle
+ * where the exhaustive combination is too slow; a time limit bounds it. */
+#define MANY_MAX 100
+typedef struct many {
+        optt_instance in[MANY_MAX];
+        opt_pipeline pl[MANY_MAX];
+        opt_problem pr;
+} many;
+
+static void many_instance(many *m, size_t n, uint64_t *seed, double share)
+{
+        uint64_t node = 0;
+        size_t k = 0;
+
+        memset(m, 0, sizeof(*m));
+        while (k < n) {
+                optt_instance *in = &m->in[k];
+                opt_plan pl;
+                optt_random_instance(seed, in);
+                in->pr.n_pipelines = 1; /* its first pipeline, alone */
+                assert_int_equal(opt_solve(&in->pr, OPT_SOLVER_GLPK, NULL, &pl), 0);
+                if (pl.feasible) {
+                        m->pl[k++] = in->pl[0];
+                        node += in->pr.node_millicores;
+                }
+                opt_plan_done(&pl);
+        }
+        m->pr = (opt_problem){m->pl, n, (uint32_t)((double)node * share)};
+}
+
+static void test_many_pipelines(void **state)
+{
+        static many m;
+        static const size_t sizes[] = {30, 50, 100};
+        const opt_solve_options ip = {.stage_ip = true, .time_limit_ms = 60000};
+        uint64_t seed = 0x2545f4914f6cdd1dull;
+        size_t n_feas = 0, n_cap = 0;
+        char err[256];
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+                for (int rep = 0; rep < 4; rep++) {
+                        opt_plan g, s;
+                        many_instance(&m, sizes[i], &seed, optt_uniform(&seed, 0.35, 1.0));
+                        assert_int_equal(opt_solve(&m.pr, OPT_SOLVER_GLPK, NULL, &g), 0);
+                        assert_int_equal(opt_solve(&m.pr, OPT_SOLVER_GLPK, &ip, &s), 0);
+                        printf("%zu pipelines, node %u mc: decomposed %s %.9g in %llu us, stage IP "
+                               "%s%s %.9g in %llu us\n",
+                               sizes[i], m.pr.node_millicores,
+                               g.feasible ? "feasible" : "infeasible", g.objective,
+                               (unsigned long long)g.solve_us,
+                               s.feasible ? "feasible" : "infeasible", s.optimal ? "" : " (limit)",
+                               s.objective, (unsigned long long)s.solve_us);
+                        assert_int_equal(g.feasible, s.feasible);
+                        assert_true(g.optimal);
+                        if (optt_plan_check(&m.pr, &g, err, sizeof(err)) < 0)
+                                fail_msg("%zu pipelines: decomposed plan: %s", sizes[i], err);
+                        if (g.feasible) {
+                                n_feas++;
+                                /* A time-limited stage IP gives a lower bound only. */
+                                if (s.optimal ? rel_err(g.objective, s.objective) > 1e-9 &&
+                                                    fabs(g.objective - s.objective) > 1e-9
+                                              : g.objective < s.objective - 1e-9)
+                                        fail_msg("%zu pipelines: objective decomposed %.12g, "
+                                                 "stage IP %.12g",
+                                                 sizes[i], g.objective, s.objective);
+                        } else {
+                                assert_int_equal(g.reason, OPT_INFEASIBLE_CAPACITY);
+                                n_cap++;
+                        }
+                        opt_plan_done(&g);
+                        opt_plan_done(&s);
+                }
+        printf("%zu feasible, %zu over the node's capacity\n", n_feas, n_cap);
+        /* Mostly feasible: the comparison must have objectives to compare. */
+        assert_true(n_feas >= 8);
+}
+
 /* ---- real data ---------------------------------------------------------------------------- */
 
 static void test_infadapter_fit(void **state)
@@ -928,6 +1009,9 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_time_limit),
             cmocka_unit_test(test_threads),
         };
+        const struct CMUnitTest many_tests[] = {
+            cmocka_unit_test(test_many_pipelines),
+        };
         const struct CMUnitTest data[] = {
             cmocka_unit_test(test_infadapter_fit),
             cmocka_unit_test(test_twitter_forecast),
@@ -939,6 +1023,8 @@ int main(int argc, char **argv)
                 return data_present()
                            ? cmocka_run_group_tests_name("optimizer.data", data, NULL, NULL)
                            : 77;
+        if (strcmp(g, "many") == 0)
+                return cmocka_run_group_tests_name("optimizer.many", many_tests, NULL, NULL);
         if (strcmp(g, "model") == 0 || strcmp(g, "all") == 0)
                 r |= cmocka_run_group_tests_name("optimizer.model", model, NULL, NULL);
         if (strcmp(g, "forecast") == 0 || strcmp(g, "all") == 0)
