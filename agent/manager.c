@@ -549,6 +549,8 @@ static void wait_events(Manager *m, uint64_t until)
                         handle_signals(m);
                 else if (src->kind == EVENT_HTTP)
                         m->resumed = true; /* run libmicrohttpd once below */
+                else if (src->kind == EVENT_CONTROL)
+                        control_on_event(m);
                 else
                         replica_on_event((Replica *)src, ev[i].events);
         }
@@ -647,7 +649,7 @@ Manager *manager_free(Manager *m)
         }
         cg_ctx_free(m->cg);
         ebpf_stop(m);
-        free(m->control);
+        control_free(m);
         if (m->signal_fd >= 0)
                 close(m->signal_fd);
         if (m->epoll_fd >= 0)

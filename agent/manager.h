@@ -48,7 +48,7 @@ typedef struct Replica Replica;
 typedef struct Request Request;
 
 /* What an epoll event points at. */
-typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA } EventKind;
+typedef enum EventKind { EVENT_HTTP, EVENT_SIGNAL, EVENT_REPLICA, EVENT_CONTROL } EventKind;
 typedef struct EventSource {
         EventKind kind;
 } EventSource;
