@@ -360,6 +360,7 @@ int control_post(Manager *m, uint64_t now)
         if (r < 0)
                 return r == -ENOENT ? 0 : r;
         planner_post(cl->planner, &x);
+        cl->stats.solving = true;
         cl->stats.last_post_us = now_us() - t0;
         return 0;
 }
@@ -372,6 +373,7 @@ int control_on_event(Manager *m)
 
         if (!cl->planner || planner_take(cl->planner, &res) == 0)
                 return 0;
+        cl->stats.solving = planner_busy(cl->planner);
         if (!m->stopping)
                 apply(m, &res.x, &res.d, res.r, t0);
         note_stats(cl, cl->stats.last_post_us, res.solve_us, now_us() - t0, false);
@@ -426,6 +428,11 @@ uint64_t control_run_due(Manager *m, uint64_t now)
                 cl->next_tick_us = now + m->config.interval_us;
         }
         return cl->next_tick_us;
+}
+
+int control_fd(const Manager *m)
+{
+        return m->control && m->control->planner ? planner_fd(m->control->planner) : -1;
 }
 
 int control_new(Manager *m)

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct Manager Manager;
@@ -57,6 +58,9 @@ int control_post(Manager *m, uint64_t now);
  * none was ready. */
 int control_on_event(Manager *m);
 
+/* The planner's eventfd (readable: call control_on_event), -1 when solving inline. */
+int control_fd(const Manager *m);
+
 /* Stops the planner's thread and frees the loop's state (NULL state ok). */
 void control_free(Manager *m);
 
@@ -72,5 +76,6 @@ typedef struct ControlStats {
         uint64_t last_observe_us, last_solve_us, last_act_us, last_total_us;
         uint64_t last_post_us; /* observe + build + post, on the loop thread */
         uint64_t last_loop_us; /* what the loop thread spent: total minus an off-thread solve */
+        bool solving;          /* a posted problem is waiting or being solved */
 } ControlStats;
 const ControlStats *control_stats(const Manager *m);

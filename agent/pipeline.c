@@ -260,9 +260,7 @@ void stage_reconcile(Stage *s, uint64_t now)
 
 int stage_set_plan(Stage *s, const pl_plan_entry *e)
 {
-        bool changed = memcmp(&s->plan, e, sizeof(*e)) != 0;
-
-        if (!changed)
+        if (plan_entry_equal(&s->plan, e))
                 return 0;
         log_info("Plan %s/%s: variant %s batch %u millicores %u replicas %u (was %s, %u, %u, %u)",
                  s->pipeline->cfg->name, s->cfg->name, s->cfg->variants[e->variant].name, e->batch,

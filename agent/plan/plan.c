@@ -243,9 +243,19 @@ void plan_entries(const opt_plan *plan, size_t k, pl_plan_entry *ret)
 {
         const opt_plan_pipeline *pp = &plan->pipelines[k];
 
-        for (size_t i = 0; i < pp->n_stages; i++)
-                ret[i] = (pl_plan_entry){pp->stages[i].variant, pp->stages[i].batch,
-                                         pp->stages[i].millicores, pp->stages[i].replicas};
+        for (size_t i = 0; i < pp->n_stages; i++) {
+                memset(&ret[i], 0, sizeof(ret[i])); /* padding too: entries are compared */
+                ret[i].variant = pp->stages[i].variant;
+                ret[i].batch = pp->stages[i].batch;
+                ret[i].millicores = pp->stages[i].millicores;
+                ret[i].replicas = pp->stages[i].replicas;
+        }
+}
+
+bool plan_entry_equal(const pl_plan_entry *a, const pl_plan_entry *b)
+{
+        return a->variant == b->variant && a->batch == b->batch && a->millicores == b->millicores &&
+               a->replicas == b->replicas;
 }
 
 uint64_t plan_millicores(const pl_plan_entry *e, size_t n)
@@ -505,7 +515,11 @@ void plan_reason(const plan_problem *x, const plan_decision *d, size_t k, char *
 bool plan_hold_step(plan_hold *h, const pl_plan_entry *cur, const pl_plan_entry *next, size_t n,
                     uint64_t now_us, uint64_t delay_us, bool force)
 {
-        if (memcmp(cur, next, n * sizeof(*cur)) == 0) {
+        bool same = true;
+
+        for (size_t i = 0; i < n; i++)
+                same &= plan_entry_equal(&cur[i], &next[i]);
+        if (same) {
                 h->pending = false;
                 h->acted = true;
                 return false;

@@ -100,6 +100,9 @@ size_t plan_stage_base(const plan_problem *x, size_t k);
 /* The plan entries of pipeline k of a solved plan (n_stages entries into ret). */
 void plan_entries(const opt_plan *plan, size_t k, pl_plan_entry *ret);
 
+/* Whether two entries are the same configuration (field by field: the struct has padding). */
+bool plan_entry_equal(const pl_plan_entry *a, const pl_plan_entry *b);
+
 /* Σ millicores × replicas. */
 uint64_t plan_millicores(const pl_plan_entry *e, size_t n);
 

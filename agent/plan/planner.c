@@ -6,10 +6,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define PLANNER_STACK_BYTES (2u << 20)
+#define PLANNER_NICE        10
 
 struct planner {
         pthread_t thread;
@@ -17,7 +20,8 @@ struct planner {
         pthread_cond_t wake;
         int efd;
         uint32_t time_limit_ms;
-        bool stop, running;
+        bool stop;
+        bool detached; /* freed while solving: the thread frees the planner when done */
         /* under lock */
         bool has_job, has_result, solving;
         uint64_t next_seq, job_seq;
@@ -33,10 +37,28 @@ static uint64_t mono_us(void)
         return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static void planner_release(planner *p)
+{
+        plan_problem_done(&p->job);
+        if (p->has_result)
+                planner_result_done(&p->result);
+        close(p->efd);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->wake);
+        free(p);
+}
+
 static void *solver_main(void *arg)
 {
         planner *p = arg;
+        bool detached;
 
+        /* Below the loop and the workers: a long solve takes what CPU is left. */
+        errno = 0;
+        int nice_now = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+        if (errno == 0)
+                (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                                  nice_now + PLANNER_NICE > 19 ? 19 : nice_now + PLANNER_NICE);
         pthread_mutex_lock(&p->lock);
         for (;;) {
                 planner_result res = {0};
@@ -59,6 +81,10 @@ static void *solver_main(void *arg)
 
                 pthread_mutex_lock(&p->lock);
                 p->solving = false;
+                if (p->stop) {
+                        planner_result_done(&res);
+                        break;
+                }
                 if (p->has_result)
                         planner_result_done(&p->result);
                 p->result = res;
@@ -67,7 +93,10 @@ static void *solver_main(void *arg)
                 if (write(p->efd, &one, sizeof(one)) < 0) {
                 }
         }
+        detached = p->detached;
         pthread_mutex_unlock(&p->lock);
+        if (detached)
+                planner_release(p);
         return NULL;
 }
 
@@ -101,28 +130,32 @@ int planner_new(uint32_t time_limit_ms, planner **ret)
                 free(p);
                 return r;
         }
-        p->running = true;
         *ret = p;
         return 0;
 }
 
 planner *planner_free(planner *p)
 {
+        pthread_t t;
+        bool busy;
+
         if (!p)
                 return NULL;
         pthread_mutex_lock(&p->lock);
         p->stop = true;
         pthread_cond_signal(&p->wake);
+        /* A solve cannot be interrupted (GLPK) and may take long: the thread is left to finish
+         * it and free the planner (shutdown does not wait; exit ends it). */
+        busy = p->solving;
+        p->detached = busy;
+        t = p->thread;
         pthread_mutex_unlock(&p->lock);
-        if (p->running)
-                pthread_join(p->thread, NULL);
-        plan_problem_done(&p->job);
-        if (p->has_result)
-                planner_result_done(&p->result);
-        close(p->efd);
-        pthread_mutex_destroy(&p->lock);
-        pthread_cond_destroy(&p->wake);
-        free(p);
+        if (busy) {
+                pthread_detach(t);
+                return NULL;
+        }
+        pthread_join(t, NULL);
+        planner_release(p);
         return NULL;
 }
 

@@ -10,7 +10,8 @@
  * per thread (optimizer.h), so the solver thread has its own and the loop never touches GLPK.
  *
  * Invariants: the loop thread owns the planner; the solver thread touches only the job and the
- * result slots (under the mutex) and its own problem while solving. planner_free joins it.
+ * result slots (under the mutex) and its own problem while solving. The solver thread runs
+ * PLANNER_NICE below the loop (Linux nice is per thread).
  */
 #pragma once
 
@@ -31,7 +32,8 @@ typedef struct planner_result {
 
 /* Starts the solver thread. Returns 0, -ENOMEM, or the errno of eventfd/pthread_create. */
 int planner_new(uint32_t time_limit_ms, planner **ret);
-/* Stops and joins the thread (after the solve in progress), frees what is left. NULL ok. */
+/* Stops the thread and frees what is left. A solve in progress is not waited for: the thread
+ * finishes it, drops its result and frees the planner itself. NULL ok. */
 planner *planner_free(planner *p);
 /* The eventfd (O_CLOEXEC, non-blocking): readable when planner_take has a result. */
 int planner_fd(const planner *p);

@@ -15,7 +15,8 @@ set(SPONGE_CONTROL_ITESTS
     slo           90
     two           120
     solve-fail    90
-    contention    120)
+    contention    120
+    offloop       120)
 while(SPONGE_CONTROL_ITESTS)
   list(POP_FRONT SPONGE_CONTROL_ITESTS name timeout)
   sponge_add_test(NAME agent.control-${name}

@@ -370,6 +370,17 @@ static void test_hold(void **state)
         assert_true(plan_hold_step(&h, &big, &small, 1, 23600000, D, true));
         /* same millicores, another variant: not a downscale, at once */
         assert_true(plan_hold_step(&h, &big, &other, 1, 30000000, D, false));
+        /* equal is field by field: whatever the struct's padding holds */
+        pl_plan_entry junk;
+        memset(&junk, 0xa5, sizeof(junk));
+        junk.variant = big.variant;
+        junk.batch = big.batch;
+        junk.millicores = big.millicores;
+        junk.replicas = big.replicas;
+        assert_true(plan_entry_equal(&big, &junk));
+        assert_false(plan_hold_step(&h, &big, &junk, 1, 31000000, D, false));
+        junk.replicas = 2;
+        assert_false(plan_entry_equal(&big, &junk));
 }
 
 static void test_overcommit(void **state)
