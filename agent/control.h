@@ -15,11 +15,17 @@
  * (fastest variants, the largest share of the load that fits, then looser budgets) and a status
  * naming the binding stage.
  *
+ * The solve runs on the planner's thread (agent/plan/planner.h): each tick observes and posts
+ * a self-contained problem; the decision comes back through an eventfd (EVENT_CONTROL) and is
+ * applied to the pipelines still there (one replaced or deleted meanwhile is skipped). The
+ * decision rules themselves are in agent/plan/plan.h.
+ *
  * Owned by the loop thread. Per pipeline state lives in Pipeline.control.
  */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct Manager Manager;
@@ -40,9 +46,23 @@ uint64_t control_run_due(Manager *m, uint64_t now);
 /* Makes the next loop iteration run a control tick (a pipeline was added or replaced). */
 void control_replan_soon(Manager *m);
 
-/* One iteration over every pipeline, now. Returns 0, or -errno if the solve failed (the plan in
- * force is kept). */
+/* One iteration over every pipeline, now, solved on the calling thread. Returns 0, or -errno if
+ * the solve failed (the plan in force is kept). */
 int control_tick(Manager *m, uint64_t now);
+
+/* One iteration with the solve on the planner's thread: observes and posts (a problem still
+ * waiting is replaced). Solves inline when the thread could not start. Returns 0 or -ENOMEM. */
+int control_post(Manager *m, uint64_t now);
+
+/* The planner's eventfd is readable: applies the decision. Returns 1 if one was applied, 0 if
+ * none was ready. */
+int control_on_event(Manager *m);
+
+/* The planner's eventfd (readable: call control_on_event), -1 when solving inline. */
+int control_fd(const Manager *m);
+
+/* Stops the planner's thread and frees the loop's state (NULL state ok). */
+void control_free(Manager *m);
 
 /* A JSON number, or null when x is not finite (jansson refuses NaN and infinities). */
 json_t *json_finite(double x);
@@ -58,5 +78,8 @@ void control_pipeline_rates(const Pipeline *p, double *ret_observed_rps, double 
 typedef struct ControlStats {
         uint64_t iterations;
         uint64_t last_observe_us, last_solve_us, last_act_us, last_total_us;
+        uint64_t last_post_us; /* observe + build + post, on the loop thread */
+        uint64_t last_loop_us; /* what the loop thread spent: total minus an off-thread solve */
+        bool solving;          /* a posted problem is waiting or being solved */
 } ControlStats;
 const ControlStats *control_stats(const Manager *m);

@@ -628,6 +628,8 @@ static void wait_events(Manager *m, uint64_t until)
                         client_on_event(sq_container_of(src, Request, client_ev), ev[i].events);
                 else if (src->kind == EVENT_AGENTCHECK)
                         agentcheck_on_event(m, src, ev[i].events);
+                else if (src->kind == EVENT_CONTROL)
+                        control_on_event(m);
                 else
                         replica_on_event((Replica *)src, ev[i].events);
         }
@@ -733,7 +735,7 @@ Manager *manager_free(Manager *m)
         cg_ctx_free(m->cg);
         ebpf_stop(m);
         agentcheck_free(m);
-        free(m->control);
+        control_free(m);
         if (m->signal_fd >= 0)
                 close(m->signal_fd);
         if (m->epoll_fd >= 0)

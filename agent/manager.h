@@ -54,6 +54,7 @@ typedef enum EventKind {
         EVENT_REPLICA,
         EVENT_CLIENT,
         EVENT_AGENTCHECK,
+        EVENT_CONTROL,
 } EventKind;
 typedef struct EventSource {
         EventKind kind;

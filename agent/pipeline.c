@@ -7,6 +7,7 @@
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/plan/plan.h"
 
 /* RLS forgetting factor: memory of ~50 batches, so the model follows a change within a few
  * control intervals at the rates the example pipelines see. */
@@ -23,28 +24,13 @@ static int stage_models_init(Stage *s, char *err, size_t errlen)
         if (!s->models || !s->rls || !s->profile || !s->refit_scale)
                 return -ENOMEM;
         for (size_t v = 0; v < c->n_variants; v++) {
-                s->refit_scale[v] = 1.0;
-                const pl_profile *pr = &c->variants[v].profile;
                 opt_model m;
                 int r;
 
-                if (pr->kind == PL_PROFILE_MODEL) {
-                        m = (opt_model){pr->model.gamma, pr->model.delta, pr->model.epsilon,
-                                        pr->model.eta, pr->model.margin};
-                } else {
-                        /* pl_point and opt_point have the same fields; copy to stay decoupled. */
-                        _cleanup_free_ opt_point *pts = calloc(pr->n_points, sizeof(opt_point));
-                        if (!pts)
-                                return -ENOMEM;
-                        for (size_t i = 0; i < pr->n_points; i++)
-                                pts[i] = (opt_point){pr->points[i].batch, pr->points[i].millicores,
-                                                     pr->points[i].latency_ms};
-                        r = opt_fit(pts, pr->n_points, &m, err, errlen);
-                        if (r < 0)
-                                r = opt_fit_nonneg(pts, pr->n_points, &m, err, errlen);
-                        if (r < 0)
-                                return r;
-                }
+                s->refit_scale[v] = 1.0;
+                r = plan_variant_model(&c->variants[v], &m, err, errlen);
+                if (r < 0)
+                        return r;
                 s->models[v] = (opt_latency){.kind = OPT_LATENCY_MODEL, .fit = m};
                 s->profile[v] = s->models[v];
                 r = opt_rls_init(&s->rls[v], &m, RLS_FORGETTING, 0);
@@ -282,9 +268,7 @@ static void count_plan_change(NodeMetrics *nm, const pl_plan_entry *was, const p
 
 int stage_set_plan(Stage *s, const pl_plan_entry *e)
 {
-        bool changed = memcmp(&s->plan, e, sizeof(*e)) != 0;
-
-        if (!changed)
+        if (plan_entry_equal(&s->plan, e))
                 return 0;
         log_info("Plan %s/%s: variant %s batch %u millicores %u replicas %u (was %s, %u, %u, %u)",
                  s->pipeline->cfg->name, s->cfg->name, s->cfg->variants[e->variant].name, e->batch,

@@ -190,7 +190,7 @@ json_t *status_node(const Manager *m)
 
         j = json_pack(
             "{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:f, s:f, s:s, s:b, "
-            "s:{s:I, s:f, s:f, s:f, s:f}}",
+            "s:{s:I, s:f, s:f, s:f, s:f, s:f, s:b}}",
             "backend", cg_mode_name(cg_ctx_mode(m->cg)), "cgroup_note", cg_ctx_note(m->cg),
             "cgroup_root", cg_ctx_root_path(m->cg), "millicores_total",
             (json_int_t)m->capacity_millicores, "millicores_allocated",
@@ -202,7 +202,7 @@ json_t *status_node(const Manager *m)
             m->bpf_note, "control", m->config.control, "control_loop", "iterations",
             (json_int_t)cs->iterations, "last_observe_ms", ms(cs->last_observe_us), "last_solve_ms",
             ms(cs->last_solve_us), "last_act_ms", ms(cs->last_act_us), "last_total_ms",
-            ms(cs->last_total_us));
+            ms(cs->last_total_us), "last_loop_ms", ms(cs->last_loop_us), "solving", cs->solving);
         if (j) {
                 json_object_set_new(j, "bounded", bounded_json(m));
                 json_object_set_new(j, "capacity", capacity_json(m, NULL));

@@ -40,8 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optimizer/optimizer.h"
-#include "pipelines/pipeline.h"
+#include "agent/plan/plan.h"
 #include "tests/bench/loadgen.h"
 
 #define MIN_CORES_ALPHA 1e-6 /* accuracy only breaks ties between least-cores plans */
@@ -56,16 +55,14 @@ typedef struct Opts {
 
 typedef struct Bench {
         const pl_pipeline *p;
-        opt_variant *variants; /* owned: all stages' variants, stage after stage */
-        opt_stage *stages;     /* owned, p->n_stages */
-        uint32_t node_millicores;
-        double floor_ms; /* fastest any plan serves one request: budgets below are hopeless */
+        plan_problem x;    /* owned: the pipeline alone, built by the agent's translation */
+        opt_stage *stages; /* x.stages */
+        double floor_ms;   /* fastest any plan serves one request: budgets below are hopeless */
 } Bench;
 
 static void bench_done(Bench *b)
 {
-        free(b->variants);
-        free(b->stages);
+        plan_problem_done(&b->x);
 }
 
 static void freep(void *p)
@@ -74,67 +71,20 @@ static void freep(void *p)
 }
 #define _cleanup_free_ __attribute__((cleanup(freep)))
 
-/* The latency models of every variant, as the agent builds them (agent/pipeline.c): a model
- * profile as written, a points profile fitted (least squares, else non-negative). Returns 0 or
- * a negative errno with a message in err. */
+/* The problem as the agent builds it (agent/plan), before any refit. Returns 0 or a negative
+ * errno with a message in err. */
 static int bench_init(Bench *b, const pl_pipeline *p, uint32_t node_millicores, char *err,
                       size_t errlen)
 {
-        size_t nv = 0, k = 0;
+        plan_input in = {.cfg = p};
+        int r;
 
-        *b = (Bench){.p = p, .node_millicores = node_millicores};
-        for (size_t i = 0; i < p->n_stages; i++)
-                nv += p->stages[i].n_variants;
-        b->variants = calloc(nv, sizeof(opt_variant));
-        b->stages = calloc(p->n_stages, sizeof(opt_stage));
-        if (!b->variants || !b->stages)
-                return -ENOMEM;
-        for (size_t i = 0; i < p->n_stages; i++) {
-                const pl_stage *s = &p->stages[i];
-                double best = INFINITY;
-
-                b->stages[i] = (opt_stage){
-                    .name = s->name,
-                    .variants = &b->variants[k],
-                    .n_variants = s->n_variants,
-                    .max_batch = s->max_batch,
-                    .min_millicores = s->millicores_min,
-                    .max_millicores = s->millicores_max,
-                    .step_millicores = s->millicores_step,
-                    .min_replicas = s->replicas_min,
-                    .max_replicas = s->replicas_max,
-                };
-                for (size_t v = 0; v < s->n_variants; v++, k++) {
-                        const pl_profile *pr = &s->variants[v].profile;
-                        opt_model m;
-
-                        if (pr->kind == PL_PROFILE_MODEL) {
-                                m = (opt_model){pr->model.gamma, pr->model.delta, pr->model.epsilon,
-                                                pr->model.eta, pr->model.margin};
-                        } else {
-                                _cleanup_free_ opt_point *pts =
-                                    calloc(pr->n_points, sizeof(opt_point));
-                                int r;
-
-                                if (!pts)
-                                        return -ENOMEM;
-                                for (size_t j = 0; j < pr->n_points; j++)
-                                        pts[j] = (opt_point){pr->points[j].batch,
-                                                             pr->points[j].millicores,
-                                                             pr->points[j].latency_ms};
-                                r = opt_fit(pts, pr->n_points, &m, err, errlen);
-                                if (r < 0)
-                                        r = opt_fit_nonneg(pts, pr->n_points, &m, err, errlen);
-                                if (r < 0)
-                                        return r;
-                        }
-                        b->variants[k] =
-                            (opt_variant){s->variants[v].name, s->variants[v].accuracy,
-                                          (opt_latency){.kind = OPT_LATENCY_MODEL, .fit = m}};
-                        best = fmin(best, opt_latency_ms(&m, 1, s->millicores_max));
-                }
-                b->floor_ms += best;
-        }
+        *b = (Bench){.p = p};
+        r = plan_problem_build(&in, 1, node_millicores, &b->x, err, errlen);
+        if (r < 0)
+                return r;
+        b->stages = b->x.stages;
+        b->floor_ms = plan_problem_floor_ms(&b->x, 0);
         return 0;
 }
 
@@ -148,20 +98,15 @@ typedef struct Objective {
 static int bench_solve(Bench *b, opt_policy pol, const pl_plan_entry *fixed, double lambda,
                        double budget_ms, Objective o, opt_plan *ret)
 {
-        opt_pipeline pl = {
-            .name = b->p->name,
-            .stages = b->stages,
-            .n_stages = b->p->n_stages,
-            .lambda_rps = lambda,
-            .slo_budget_ms = budget_ms,
-            .alpha = o.alpha,
-            .beta = o.beta,
-            .delta = o.delta,
-            .policy = pol,
-        };
-        opt_problem pr = {&pl, 1, b->node_millicores};
+        opt_pipeline *pl = &b->x.pls[0];
         opt_solve_options so = {0};
 
+        pl->lambda_rps = lambda;
+        pl->slo_budget_ms = budget_ms;
+        pl->alpha = o.alpha;
+        pl->beta = o.beta;
+        pl->delta = o.delta;
+        pl->policy = pol;
         for (size_t i = 0; i < b->p->n_stages; i++) {
                 opt_stage *s = &b->stages[i];
                 s->fixed_variant = fixed ? (uint32_t)fixed[i].variant : 0;
@@ -169,15 +114,7 @@ static int bench_solve(Bench *b, opt_policy pol, const pl_plan_entry *fixed, dou
                 s->fixed_millicores = fixed ? fixed[i].millicores : s->max_millicores;
                 s->fixed_replicas = fixed ? fixed[i].replicas : s->min_replicas;
         }
-        return opt_solve(&pr, OPT_SOLVER_GLPK, &so, ret);
-}
-
-static void plan_entries(const opt_plan *plan, size_t n, pl_plan_entry *ret)
-{
-        for (size_t i = 0; i < n; i++) {
-                const opt_plan_stage *s = &plan->pipelines[0].stages[i];
-                ret[i] = (pl_plan_entry){s->variant, s->batch, s->millicores, s->replicas};
-        }
+        return opt_solve(&b->x.pr, OPT_SOLVER_GLPK, &so, ret);
 }
 
 /* Mean over the stages of the variants' accuracies (the agent's per-request accuracy). */
@@ -196,7 +133,7 @@ static json_t *plan_json(const Bench *b, const opt_plan *plan)
         pl_plan_entry e[PL_MAX_STAGES];
         json_t *arr = json_array();
 
-        plan_entries(plan, b->p->n_stages, e);
+        plan_entries(plan, 0, e);
         for (size_t i = 0; i < b->p->n_stages; i++)
                 json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I}", "variant",
                                                      b->p->stages[i].variants[e[i].variant].name,
@@ -210,14 +147,7 @@ static json_t *plan_json(const Bench *b, const opt_plan *plan)
             "reason", opt_infeasible_name(plan->reason));
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-
-        return (x > y) - (x < y);
-}
-
-/* The agent's planning budget (agent/control.c): a low quantile of the budgets it admits,
+/* The agent's planning budget (plan_budget_ms): a low quantile of the budgets it admits,
  * ignoring those below the floor (no plan can meet them: they are dropped early), capped by
  * the SLO. Here over the segment's seconds that carry requests. */
 static double planning_budget_ms(const Bench *b, const double *budget, const double *rate, size_t n,
@@ -231,10 +161,7 @@ static double planning_budget_ms(const Bench *b, const double *budget, const dou
         for (size_t i = 0; i < n; i++)
                 if (rate[i] > 0 && budget[i] >= b->floor_ms)
                         v[k++] = budget[i];
-        if (k == 0)
-                return slo_ms;
-        qsort(v, k, sizeof(double), cmp_double);
-        return fmin(v[(size_t)(q * (double)k)], slo_ms);
+        return plan_budget_ms(v, k, q, slo_ms);
 }
 
 /* Vertical: every combination of one variant per stage, solved under policy vertical at the
@@ -349,7 +276,7 @@ static double oracle_second(Bench *b, double lambda, double budget, double slo_m
         }
         if (!plan.feasible)
                 sum->infeasible_s++;
-        plan_entries(&plan, b->p->n_stages, e);
+        plan_entries(&plan, 0, e);
         cores = plan.cores;
         sum->core_seconds += cores;
         sum->acc_weighted += lambda * plan_accuracy(b, e);
@@ -424,7 +351,8 @@ static int parse_args(int argc, char **argv, Opts *o)
         uint64_t u;
         int c, li = 0, r = 0;
 
-        *o = (Opts){.scale = 1.0, .quantile = 0.05, .node_millicores = 2000, .length = 0};
+        *o = (Opts){
+            .scale = 1.0, .quantile = PLAN_BUDGET_QUANTILE, .node_millicores = 2000, .length = 0};
         while (r == 0 && (c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
                 switch (c) {
                 case 'p':
@@ -539,7 +467,7 @@ static int run(const Opts *o)
                 bench_done(&b);
                 return r < 0 ? r : -ERANGE;
         }
-        plan_entries(&sp, p->n_stages, stat);
+        plan_entries(&sp, 0, stat);
         if (best_vertical(&b, peak, pbudget, po, &vp) < 0)
                 fprintf(stderr, "bench-oracle: no single variant serves the peak vertically\n");
         if (best_horizontal(&b, stat, peak, pbudget, po, &hp) < 0)

@@ -7,7 +7,7 @@ if(NOT TARGET sponge_loadgen)
 endif()
 
 add_executable(bench-oracle ${PROJECT_SOURCE_DIR}/tests/bench/bench-oracle.c)
-target_link_libraries(bench-oracle PRIVATE sponge_optimizer sponge_pipelines sponge_loadgen
+target_link_libraries(bench-oracle PRIVATE sponge_plan sponge_loadgen
                                            PkgConfig::JANSSON m)
 
 # One policy (full) on 60 s of the bursty slice, with the same analysis, report and plots as

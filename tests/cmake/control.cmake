@@ -7,7 +7,7 @@
 
 # The exhaustive solver on pipeline files (control-two asks it whether a feasible split exists).
 add_executable(control-oracle ${PROJECT_SOURCE_DIR}/tests/integration/control-oracle.c)
-target_link_libraries(control-oracle PRIVATE sponge_optimizer sponge_pipelines m)
+target_link_libraries(control-oracle PRIVATE sponge_plan)
 
 set(SPONGE_CONTROL_ITESTS
     # name        timeout (s)
@@ -15,7 +15,8 @@ set(SPONGE_CONTROL_ITESTS
     slo           90
     two           120
     solve-fail    90
-    contention    120)
+    contention    120
+    offloop       120)
 while(SPONGE_CONTROL_ITESTS)
   list(POP_FRONT SPONGE_CONTROL_ITESTS name timeout)
   sponge_add_test(NAME agent.control-${name}

@@ -4,8 +4,8 @@
  *                       (--pipeline FILE --rps R --budget-ms B)...
  *                       [--solver exhaustive|glpk] [--time-limit-ms T]
  *
- * Builds the optimizer's problem from the pipeline files as the agent does before any refit
- * (each variant's profile model; a profile given as points is fitted by least squares), with
+ * Builds the optimizer's problem from the pipeline files with the agent's own translation
+ * (agent/plan: plan_problem_build before any refit, no plan in force), with
  * the given arrival rate and end-to-end budget per pipeline and the node's capacity, solves it
  * (OPT_SOLVER_EXHAUSTIVE by default) and prints one JSON object:
  *   {"feasible": bool, "optimal": bool, "reason": "...", "objective": x, "millicores": total,
@@ -19,16 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optimizer/optimizer.h"
-#include "pipelines/pipeline.h"
+#include "agent/plan/plan.h"
 
 #define MAX_PIPELINES 8
 
 typedef struct Input {
         pl_pipeline *cfg;
         double rps, budget_ms;
-        opt_stage *stages;
-        opt_variant *variants;
 } Input;
 
 static int parse_double(const char *s, double *ret)
@@ -41,106 +38,6 @@ static int parse_double(const char *s, double *ret)
         if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0)
                 return -EINVAL;
         *ret = v;
-        return 0;
-}
-
-static opt_policy policy_of(pl_policy p)
-{
-        switch (p) {
-        case PL_POLICY_VERTICAL:
-                return OPT_POLICY_VERTICAL;
-        case PL_POLICY_HORIZONTAL:
-                return OPT_POLICY_HORIZONTAL;
-        case PL_POLICY_STATIC:
-                return OPT_POLICY_STATIC;
-        default:
-                return OPT_POLICY_FULL;
-        }
-}
-
-/* The latency model of a variant: its profile's parameters, or a fit of its points. */
-static int variant_model(const pl_variant *v, opt_model *ret)
-{
-        const pl_profile *pr = &v->profile;
-        opt_point *pts;
-        char err[256];
-        int r;
-
-        if (pr->kind == PL_PROFILE_MODEL) {
-                *ret = (opt_model){pr->model.gamma, pr->model.delta, pr->model.epsilon,
-                                   pr->model.eta, pr->model.margin};
-                return 0;
-        }
-        pts = calloc(pr->n_points, sizeof(*pts));
-        if (!pts)
-                return -ENOMEM;
-        for (size_t i = 0; i < pr->n_points; i++)
-                pts[i] = (opt_point){pr->points[i].batch, pr->points[i].millicores,
-                                     pr->points[i].latency_ms};
-        r = opt_fit(pts, pr->n_points, ret, err, sizeof(err));
-        if (r < 0)
-                r = opt_fit_nonneg(pts, pr->n_points, ret, err, sizeof(err));
-        if (r < 0)
-                fprintf(stderr, "control-oracle: variant %s: %s\n", v->name, err);
-        free(pts);
-        return r;
-}
-
-/* Fills in->stages/variants and *ret from the pipeline file's configuration. */
-static int build(Input *in, opt_pipeline *ret)
-{
-        const pl_pipeline *c = in->cfg;
-        pl_plan_entry *init = NULL;
-        size_t nv = 0, iv = 0;
-        int r = 0;
-
-        for (size_t i = 0; i < c->n_stages; i++)
-                nv += c->stages[i].n_variants;
-        in->stages = calloc(c->n_stages, sizeof(opt_stage));
-        in->variants = calloc(nv, sizeof(opt_variant));
-        if (!in->stages || !in->variants || pl_initial_plan(c, &init) < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < c->n_stages && r == 0; i++) {
-                const pl_stage *s = &c->stages[i];
-                opt_variant *ov = &in->variants[iv];
-                for (size_t v = 0; v < s->n_variants && r == 0; v++) {
-                        opt_model m = {0};
-                        r = variant_model(&s->variants[v], &m);
-                        ov[v] = (opt_variant){s->variants[v].name,
-                                              s->variants[v].accuracy,
-                                              {.kind = OPT_LATENCY_MODEL, .fit = m}};
-                }
-                in->stages[i] = (opt_stage){
-                    .name = s->name,
-                    .variants = ov,
-                    .n_variants = s->n_variants,
-                    .max_batch = s->max_batch,
-                    .min_millicores = s->millicores_min,
-                    .max_millicores = s->millicores_max,
-                    .step_millicores = s->millicores_step,
-                    .min_replicas = s->replicas_min,
-                    .max_replicas = s->replicas_max,
-                    .fixed_variant = (uint32_t)init[i].variant,
-                    .fixed_batch = init[i].batch,
-                    .fixed_millicores = init[i].millicores,
-                    .fixed_replicas = init[i].replicas,
-                };
-                iv += s->n_variants;
-        }
-        free(init);
-        if (r < 0)
-                return r;
-        *ret = (opt_pipeline){
-            .name = c->name,
-            .stages = in->stages,
-            .n_stages = c->n_stages,
-            .lambda_rps = in->rps,
-            .slo_budget_ms = in->budget_ms,
-            .alpha = c->objective.accuracy,
-            .beta = c->objective.cores,
-            .delta = c->objective.batch,
-            .policy = policy_of(c->policy),
-        };
         return 0;
 }
 
@@ -190,7 +87,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
         Input in[MAX_PIPELINES] = {0};
-        opt_pipeline pls[MAX_PIPELINES];
+        plan_input pin[MAX_PIPELINES];
+        plan_problem x = {0};
         opt_solver solver = OPT_SOLVER_EXHAUSTIVE;
         opt_solve_options opts = {0};
         double tl = 0;
@@ -240,17 +138,20 @@ int main(int argc, char **argv)
         }
         if (n == 0 || node < 0)
                 return usage();
-        for (size_t k = 0; k < n; k++) {
-                r = build(&in[k], &pls[k]);
-                if (r < 0) {
-                        fprintf(stderr, "control-oracle: %s: cannot build the problem: %s\n",
-                                in[k].cfg->name, strerror(-r));
-                        goto out;
-                }
+        for (size_t k = 0; k < n; k++)
+                pin[k] = (plan_input){.cfg = in[k].cfg,
+                                      .lambda_rps = in[k].rps,
+                                      .present_rps = in[k].rps,
+                                      .budget_ms = in[k].budget_ms};
+        r = plan_problem_build(pin, n, (uint32_t)node, &x, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "control-oracle: cannot build the problem: %s %s\n", strerror(-r),
+                        err);
+                goto out;
         }
-        r = opt_problem_validate(&(opt_problem){pls, n, (uint32_t)node}, err, sizeof(err));
+        r = opt_problem_validate(&x.pr, err, sizeof(err));
         if (r == 0)
-                r = opt_solve(&(opt_problem){pls, n, (uint32_t)node}, solver, &opts, &plan);
+                r = opt_solve(&x.pr, solver, &opts, &plan);
         if (r < 0) {
                 fprintf(stderr, "control-oracle: solve failed: %s %s\n", strerror(-r), err);
                 goto out;
@@ -261,10 +162,8 @@ int main(int argc, char **argv)
         opt_plan_done(&plan);
         rc = 0;
 out:
-        for (size_t k = 0; k < n; k++) {
-                free(in[k].stages);
-                free(in[k].variants);
+        plan_problem_done(&x);
+        for (size_t k = 0; k < n; k++)
                 pl_pipeline_free(in[k].cfg);
-        }
         return rc;
 }
