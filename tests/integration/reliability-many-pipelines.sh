@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # reliability.many-pipelines — no fixed limit on the number of pipeline files: 300 files in the
-# pipelines directory give 300 pipelines, at start and after a reload (SIGHUP).
+# pipelines directory give 300 pipelines, at start and after a reload (SIGHUP). The node caps
+# (max_pipelines, default 64; max_replicas, default 256) are the operator's limit, raised here.
 # Usage: reliability-many-pipelines.sh [BINARY_DIR [SOURCE_DIR]]
 source "$(dirname "$0")/reliability-lib.sh"
 reliability_init many-pipelines 18875 "$@"
 N=300
-agent_config '"control": false, "ebpf": false, "millicores": 4000'
+agent_config '"control": false, "ebpf": false, "millicores": 4000, "max_pipelines": 400, "max_replicas": 400'
 mkpipe --name p0 --stage s0:echo --millicores 10,100,10 --replicas 1,1 --plan echo:1:10:1 >"$TMP/p.json"
 "$PY" - "$TMP/p.json" "$PIPELINES_DIR" "$N" <<'PYEOF'
 import json, sys
