@@ -53,8 +53,10 @@ def call(method, path, body=None, headers=None, want=None):
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             status, ctype, data = r.status, r.headers.get("Content-Type", ""), r.read()
+            hlen = r.headers.get("Inference-Header-Content-Length")
     except urllib.error.HTTPError as e:
         status, ctype, data = e.code, e.headers.get("Content-Type", ""), e.read()
+        hlen = e.headers.get("Inference-Header-Content-Length")
     where = "%s %s -> %d" % (method, path, status)
     if want is not None and status != want:
         fails.append("%s: expected %d (%s)" % (where, want, data[:200]))
@@ -73,6 +75,10 @@ def call(method, path, body=None, headers=None, want=None):
     if content and media not in content:
         fails.append("%s: Content-Type %r, documented %s" % (where, ctype, sorted(content)))
         return status, data
+    if media == "application/octet-stream" and hlen is not None and "application/json" in content:
+        # The binary tensor data extension: the JSON part, then the bytes; the JSON part is checked
+        # against the route's JSON schema.
+        data, media = data[:int(hlen)], "application/json"
     if media == "application/json":
         try:
             j = json.loads(data)
@@ -125,6 +131,34 @@ call("GET", "/ui/", want=200)
 call("GET", "/ui/app.js", want=200)
 call("GET", "/ui/app.css", want=200)
 call("GET", "/ui/nope.js", want=404)
+# The Open Inference Protocol routes (/v2): the pipeline declares no tensors, so it takes one
+# BYTES input "input" of shape [1] and answers one output "output".
+V2 = "/v2/models/" + P
+call("GET", "/v2", want=200)
+call("GET", "/v2/health/live", want=200)
+call("GET", "/v2/health/ready")
+call("GET", V2, want=200)
+call("GET", "/v2/models/nope", want=404)
+call("GET", V2 + "/ready")
+call("GET", V2 + "/versions/1", want=404)
+
+
+def oip(inputs, **kw):
+    return json.dumps(dict({"id": "r1", "inputs": inputs}, **kw)).encode()
+
+
+one = [{"name": "input", "datatype": "BYTES", "shape": [1], "data": ["sample-v2"]}]
+st, j = call("POST", V2 + "/infer", oip(one), J, want=200)
+if st == 200 and isinstance(j, dict) and j.get("id") != "r1":
+    fails.append("POST %s/infer: id not echoed: %r" % (V2, j.get("id")))
+st, data = call("POST", V2 + "/infer",
+                oip(one, outputs=[{"name": "output", "parameters": {"binary_data": True}}]), J,
+                want=200)
+call("POST", V2 + "/infer", oip([dict(one[0], datatype="FP32", data=[1.0])]), J, want=400)
+call("POST", V2 + "/infer", b"{", J, want=400)
+call("POST", V2 + "/infer", oip([dict(one[0], data=["x" * 2048])]), J, want=413)
+call("POST", V2 + "/infer", oip(one, parameters={"timeout": 1}), J, want=504)
+call("POST", "/v2/models/nope/infer", oip(one), J, want=404)
 call("DELETE", "/v1/pipelines/" + P, want=200)
 call("DELETE", "/v1/pipelines/" + P, want=404)
 
