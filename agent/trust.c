@@ -239,7 +239,7 @@ static int add_worker_dir(TrustConfig *t, size_t i, const char *dir, bool config
 
 static int resolve_worker_dirs(TrustConfig *t, char *err, size_t errlen)
 {
-        char *given[TRUST_MAX_WORKER_DIRS], self[PATH_MAX];
+        char *given[TRUST_MAX_WORKER_DIRS], self[PATH_MAX], rel[PATH_MAX + 32];
         size_t n = t->n_worker_dirs;
         ssize_t k;
         int r = 0;
@@ -258,16 +258,21 @@ static int resolve_worker_dirs(TrustConfig *t, char *err, size_t errlen)
                         free(given[i]);
                 return r;
         }
-        /* Defaults: the directory of the sponged binary and the install's libexec directory. */
+        /* Defaults: the directory of the sponged binary, ../libexec/sponged beside it (a
+         * relocated install: the .deb puts /usr/bin/sponged beside /usr/libexec/sponged while
+         * the build's prefix was /usr/local) and the build's libexec directory. */
         k = readlink("/proc/self/exe", self, sizeof(self) - 1);
         if (k > 0) {
                 self[k] = '\0';
                 if (strrchr(self, '/'))
                         *strrchr(self, '/') = '\0';
                 r = add_worker_dir(t, 0, self, false, err, errlen);
+                k = snprintf(rel, sizeof(rel), "%s/../libexec/sponged", self);
+                if (r >= 0 && k > 0 && (size_t)k < sizeof(rel))
+                        r = add_worker_dir(t, 1, rel, false, err, errlen);
         }
         if (r >= 0)
-                r = add_worker_dir(t, 1, SPONGED_LIBEXECDIR, false, err, errlen);
+                r = add_worker_dir(t, 2, SPONGED_LIBEXECDIR, false, err, errlen);
         return r;
 }
 

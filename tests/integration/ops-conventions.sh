@@ -2,7 +2,8 @@
 # ops.conventions — what an operator expects of the programs: every program answers --version
 # with "NAME VERSION" (exit 0); the five man pages are built and render without a groff
 # warning; the spongectl bash completion completes commands and options; every example pipeline
-# has a sample input, and the one for fmnist is the 784 bytes its worker takes.
+# has a sample input, and the one for fmnist is the 784 bytes its worker takes; every node config
+# key the agent accepts is in sponged.json(5) and the README.
 # Usage: ops-conventions.sh [BINARY_DIR [SOURCE_DIR]]
 set -u
 SRC=${2:-${SPONGE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}}
@@ -42,6 +43,15 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
 else
         echo "ops.conventions: bash-completion not installed: completion not exercised" >&2
 fi
+# Every node config key the agent accepts (the list in its unknown-key error) is documented in
+# sponged.json(5) and in the README's table.
+keys=$(sed -n '/unknown key (accepted: listen, millicores,/,/key);/p' "$SRC/agent/config.c" |
+        sed 's/.*accepted: //; s/)",.*//; s/^ *"//; s/"$//; /key);/d' | tr -d '\n' | tr ',' '\n' | tr -d ' ')
+[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "could not read the accepted keys from agent/config.c: $keys"
+for k in $keys; do
+        grep -q "^\*$k\* (" "$SRC/systemd/man/sponged.json.5.scd" || fail "sponged.json(5) does not document $k"
+        grep -q "^| \`$k\` |" "$SRC/README.md" || fail "README.md's node config table does not document $k"
+done
 for j in "$SRC"/pipelines/examples/*.json; do
         n=$(basename "$j" .json)
         [ -s "$SRC/pipelines/examples/samples/$n.bin" ] || fail "no sample input for example $n"
