@@ -8,8 +8,8 @@ if(TARGET sponged AND TARGET spongectl AND TARGET sponge-worker-flops)
   sponge_add_test(NAME vm.systemd
                   COMMAND bash ${PROJECT_SOURCE_DIR}/tests/vm/systemd-host.sh
                           --build ${CMAKE_BINARY_DIR} --cache ${CMAKE_BINARY_DIR}/vm-cache
-                          --timeout 480
-                  LABEL vm TIMEOUT 540)
+                          --timeout 900
+                  LABEL vm TIMEOUT 960)
 else()
   sponge_add_test(NAME vm.systemd
                   COMMAND sh -c "echo 'vm.systemd: SKIP: sponged, spongectl or sponge-worker-flops is not a target of this build'; exit 77"
