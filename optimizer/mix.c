@@ -49,6 +49,115 @@ uint64_t opt__mix_space(const opt_pipeline *pl, const opt_stage *st)
         return pairs * per_variant * per_variant * (st->max_replicas - 1);
 }
 
+/* "Is a single-variant candidate at least as good in latency, millicores and objective?",
+ * answered in two binary searches: per distinct millicore total M_i of the stage's Pareto
+ * singles, the staircase (latency ascending, objective strictly ascending) of the singles with
+ * millicores <= M_i. */
+typedef struct single_index {
+        size_t n_b;        /* buckets */
+        uint64_t *bmc;     /* owned, n_b, ascending */
+        size_t *off;       /* owned, n_b + 1 into lat/obj */
+        double *lat, *obj; /* owned */
+} single_index;
+
+static void single_index_free(single_index *x)
+{
+        free(x->bmc);
+        free(x->off);
+        free(x->lat);
+        free(x->obj);
+        memset(x, 0, sizeof(*x));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return (x > y) - (x < y);
+}
+
+static int single_index_build(const opt__cand *c, size_t n, single_index *x)
+{
+        double *lat = malloc(sizeof(double) * (n ? n : 1)),
+               *obj = malloc(sizeof(double) * (n ? n : 1));
+        uint64_t *mc = malloc(sizeof(uint64_t) * (n ? n : 1));
+        size_t *keep = malloc(sizeof(size_t) * (n ? n : 1)), m = 0;
+        long kept = -ENOMEM;
+
+        memset(x, 0, sizeof(*x));
+        if (lat && obj && mc && keep) {
+                for (size_t i = 0; i < n; i++) {
+                        lat[i] = c[i].latency_ms;
+                        mc[i] = c[i].mc_total;
+                        obj[i] = c[i].objective;
+                }
+                kept = opt__pareto(n, lat, mc, obj, 1, keep); /* latency order */
+        }
+        if (kept >= 0) {
+                x->bmc = malloc(sizeof(uint64_t) * ((size_t)kept + 1));
+                x->off = malloc(sizeof(size_t) * ((size_t)kept + 2));
+                x->lat = malloc(sizeof(double) * ((size_t)kept * (size_t)kept + 1));
+                x->obj = malloc(sizeof(double) * ((size_t)kept * (size_t)kept + 1));
+        }
+        if (kept < 0 || !x->bmc || !x->off || !x->lat || !x->obj) {
+                free(lat);
+                free(obj);
+                free(mc);
+                free(keep);
+                single_index_free(x);
+                return -ENOMEM;
+        }
+        for (long t = 0; t < kept; t++)
+                x->bmc[t] = mc[keep[t]];
+        qsort(x->bmc, (size_t)kept, sizeof(uint64_t), cmp_u64);
+        for (long t = 0; t < kept; t++)
+                if (t == 0 || x->bmc[t] != x->bmc[x->n_b - 1])
+                        x->bmc[x->n_b++] = x->bmc[t];
+        for (size_t b = 0; b < x->n_b; b++) {
+                x->off[b] = m;
+                for (long t = 0; t < kept; t++) {
+                        size_t i = keep[t];
+                        if (mc[i] > x->bmc[b] || (m > x->off[b] && obj[i] <= x->obj[m - 1]))
+                                continue;
+                        x->lat[m] = lat[i];
+                        x->obj[m++] = obj[i];
+                }
+        }
+        x->off[x->n_b] = m;
+        free(lat);
+        free(obj);
+        free(mc);
+        free(keep);
+        return 0;
+}
+
+/* Whether a single-variant candidate has latency <= lat, millicores <= mc and objective
+ * >= obj: the mix is then never needed (swap it for that one). */
+static int single_dominates(const single_index *x, double lat, uint64_t mc, double obj)
+{
+        size_t lo = 0, hi = x->n_b, b;
+
+        while (lo < hi) { /* first bucket with bmc > mc */
+                size_t mid = (lo + hi) / 2;
+                if (x->bmc[mid] <= mc)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo == 0)
+                return 0;
+        b = lo - 1;
+        lo = x->off[b];
+        hi = x->off[b + 1];
+        while (lo < hi) { /* first step with latency > lat */
+                size_t mid = (lo + hi) / 2;
+                if (x->lat[mid] <= lat)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo > x->off[b] && x->obj[lo - 1] >= obj;
+}
+
 /* One replica configuration of one variant: l(b, c) finite and > 0, h = 1000·b/l. */
 typedef struct rcfg {
         uint32_t batch, millicores;
@@ -101,28 +210,26 @@ static int push_groups(opt__stage_cands *sc, const opt_plan_group g[2])
 }
 
 /* Evaluates the mix (v1: r1 × n1, v2: r2 × n2) and appends it. */
-static int add_mix(const opt_pipeline *pl, const opt_stage *st, uint32_t v1, const rcfg *r1,
-                   uint32_t n1, uint32_t v2, const rcfg *r2, uint32_t n2, opt__stage_cands *sc,
-                   size_t *cap)
+/* The fill and service part of opt_queue_delay_ms (its wait term is >= 0): a lower bound of
+ * a group's latency without pow(). */
+static double latency_floor_ms(const rcfg *r, uint32_t n, double lambda_share)
 {
-        double h1 = n1 * r1->h, h2 = n2 * r2->h, H = h1 + h2, lam = pl->lambda_rps;
+        return 1000.0 * (double)(r->batch - 1) * (double)n / lambda_share + r->l;
+}
+
+/* Evaluates the mix (v1: r1 × n1, v2: r2 × n2) and appends it unless a single-variant
+ * candidate dominates it (checked first against the latency floor, which settles most). */
+static int add_mix(const opt_pipeline *pl, const opt_stage *st, const single_index *idx,
+                   uint32_t v1, const rcfg *r1, uint32_t n1, uint32_t v2, const rcfg *r2,
+                   uint32_t n2, opt__stage_cands *sc, size_t *cap)
+{
+        double h1 = n1 * r1->h, h2 = n2 * r2->h, H = h1 + h2, lam = pl->lambda_rps, floor_ms;
         const opt_variant *a = &st->variants[v1], *b = &st->variants[v2];
         opt_plan_group g[2];
         opt__cand c;
         int swap = h2 > h1; /* groups[0]: the larger share */
 
-        group_fill(v1, r1, n1, lam * h1 / H, h1 / H, &g[swap]);
-        group_fill(v2, r2, n2, lam * h2 / H, h2 / H, &g[!swap]);
         memset(&c, 0, sizeof(c));
-        c.latency_ms = fmax(g[0].predicted_latency_ms, g[1].predicted_latency_ms);
-        if (!isfinite(c.latency_ms))
-                return 0;
-        c.variant = g[0].variant;
-        c.batch = g[0].batch;
-        c.millicores = g[0].millicores;
-        c.replicas = n1 + n2;
-        c.processing_ms = g[0].processing_ms;
-        c.throughput_rps = H;
         c.mc_total = (uint64_t)n1 * r1->millicores + (uint64_t)n2 * r2->millicores;
         c.objective = pl->alpha * (h1 * a->accuracy + h2 * b->accuracy) / H -
                       pl->beta * ((double)c.mc_total / 1000.0) -
@@ -130,6 +237,22 @@ static int add_mix(const opt_pipeline *pl, const opt_stage *st, uint32_t v1, con
         if (pl->load_weight > 0.0)
                 c.objective -= pl->load_weight * (opt__loading(st, v1, r1->millicores, n1, NULL) +
                                                   opt__loading(st, v2, r2->millicores, n2, NULL));
+        /* (1 − 1e-12: the floor is computed apart from the latency, rounding may differ) */
+        floor_ms =
+            fmax(latency_floor_ms(r1, n1, lam * h1 / H), latency_floor_ms(r2, n2, lam * h2 / H));
+        if (single_dominates(idx, floor_ms * (1.0 - 1e-12), c.mc_total, c.objective))
+                return 0;
+        group_fill(v1, r1, n1, lam * h1 / H, h1 / H, &g[swap]);
+        group_fill(v2, r2, n2, lam * h2 / H, h2 / H, &g[!swap]);
+        c.latency_ms = fmax(g[0].predicted_latency_ms, g[1].predicted_latency_ms);
+        if (!isfinite(c.latency_ms) || single_dominates(idx, c.latency_ms, c.mc_total, c.objective))
+                return 0;
+        c.variant = g[0].variant;
+        c.batch = g[0].batch;
+        c.millicores = g[0].millicores;
+        c.replicas = n1 + n2;
+        c.processing_ms = g[0].processing_ms;
+        c.throughput_rps = H;
         c.mix = (uint32_t)(sc->n_groups / 2);
         if (push_groups(sc, g) < 0 || opt__push_cand(sc, cap, &c) < 0)
                 return -ENOMEM;
@@ -153,9 +276,9 @@ static uint32_t least_second(double lam, double H1, double h2)
  * that does not carry λ alone, each configuration of the second with its least replicas that
  * complete it; kept when the second does not carry λ alone either, the first has no spare
  * replica, and the total is within [min_replicas, max_replicas]. */
-static int mix_pair(const opt_pipeline *pl, const opt_stage *st, uint32_t v1, const rcfg *c1,
-                    size_t n_c1, uint32_t v2, const rcfg *c2, size_t n_c2, opt__stage_cands *sc,
-                    size_t *cap)
+static int mix_pair(const opt_pipeline *pl, const opt_stage *st, const single_index *idx,
+                    uint32_t v1, const rcfg *c1, size_t n_c1, uint32_t v2, const rcfg *c2,
+                    size_t n_c2, opt__stage_cands *sc, size_t *cap)
 {
         double lam = pl->lambda_rps;
 
@@ -170,7 +293,8 @@ static int mix_pair(const opt_pipeline *pl, const opt_stage *st, uint32_t v1, co
                                 if (n1 + n2 < st->min_replicas || n2 * c2[j].h > lam ||
                                     (n1 >= 2 && H1 - c1[i].h + n2 * c2[j].h > lam))
                                         continue;
-                                if (add_mix(pl, st, v1, &c1[i], n1, v2, &c2[j], n2, sc, cap) < 0)
+                                if (add_mix(pl, st, idx, v1, &c1[i], n1, v2, &c2[j], n2, sc, cap) <
+                                    0)
                                         return -ENOMEM;
                         }
                 }
@@ -182,10 +306,13 @@ int opt__mix_build(const opt_pipeline *pl, const opt_stage *st, opt__stage_cands
         opt__space sp;
         rcfg **cfg;
         size_t *n_cfg, per;
+        single_index idx;
         int r = -ENOMEM;
 
         if (!mix_enabled(pl, st))
                 return 0;
+        if (single_index_build(sc->c, sc->n, &idx) < 0)
+                return -ENOMEM;
         opt__stage_space(pl, st, &sp);
         per = sp.n_batches * (size_t)opt__space_n_mc(&sp);
         cfg = calloc(st->n_variants, sizeof(*cfg));
@@ -201,9 +328,10 @@ int opt__mix_build(const opt_pipeline *pl, const opt_stage *st, opt__stage_cands
         r = 0;
         for (uint32_t v1 = 0; r == 0 && v1 < st->n_variants; v1++)
                 for (uint32_t v2 = v1 + 1; r == 0 && v2 < st->n_variants; v2++)
-                        r = mix_pair(pl, st, v1, cfg[v1], n_cfg[v1], v2, cfg[v2], n_cfg[v2], sc,
-                                     cap);
+                        r = mix_pair(pl, st, &idx, v1, cfg[v1], n_cfg[v1], v2, cfg[v2], n_cfg[v2],
+                                     sc, cap);
 out:
+        single_index_free(&idx);
         if (cfg)
                 for (uint32_t v = 0; v < st->n_variants; v++)
                         free(cfg[v]);
