@@ -7,8 +7,10 @@
  * least squares, else non-negative least squares); a pipeline's policy (pinned = static) →
  * opt_policy; each stage → an opt_stage whose candidates are the file's ranges and whose fixed
  * dimensions are the plan in force (pinned) or the initial plan (pl_initial_plan); a solved
- * plan → pl_plan_entry per stage. The agent, control-oracle, bench-oracle and the simulator
- * build their problems here and nowhere else.
+ * plan → pl_plan_entry per stage, or per variant of a stage with plan_mix_entries (InfAdapter's
+ * mix, offered only with plan_input.mix; loading cost from the plan in force, plan-mix.c).
+ * The agent, control-oracle, bench-oracle and the simulator build their problems here and
+ * nowhere else.
  *
  * Decisions (each a pure function of its inputs, times passed in, no clock read):
  *   plan_decide       solve; keep the variants in force unless switching gains more than
