@@ -9,6 +9,9 @@
 
 /* Above this many configurations per stage the problem is rejected (memory ~64 B each). */
 #define MAX_CONFIGS_PER_STAGE (1u << 20)
+/* Above this many mix configurations enumerated per stage, mix is rejected (time, not memory:
+ * few survive the minimality rule). */
+#define MAX_MIX_CONFIGS_PER_STAGE (1u << 22)
 
 const char *opt_policy_name(opt_policy p)
 {
@@ -54,16 +57,7 @@ const char *opt_infeasible_name(opt_infeasible r)
 
 /* ---- the configuration space of a stage ---------------------------------------------------- */
 
-typedef struct space {
-        uint32_t v_lo, v_hi; /* variants [v_lo, v_hi] */
-        uint32_t pow2[32];   /* batch sizes when the stage gives none */
-        const uint32_t *batches;
-        size_t n_batches;
-        uint32_t mc_lo, mc_hi, mc_step; /* step 0: mc_lo only */
-        uint32_t r_lo, r_hi;
-} space;
-
-static void stage_space(const opt_pipeline *pl, const opt_stage *st, space *sp)
+void opt__stage_space(const opt_pipeline *pl, const opt_stage *st, opt__space *sp)
 {
         memset(sp, 0, sizeof(*sp));
         sp->v_lo = 0;
@@ -105,7 +99,7 @@ static void stage_space(const opt_pipeline *pl, const opt_stage *st, space *sp)
         }
 }
 
-static uint64_t space_n_mc(const space *sp)
+uint64_t opt__space_n_mc(const opt__space *sp)
 {
         return sp->mc_step ? (uint64_t)(sp->mc_hi - sp->mc_lo) / sp->mc_step + 1 : 1;
 }
@@ -115,7 +109,7 @@ static uint64_t space_n_mc(const space *sp)
 static int validate_stage(const opt_pipeline *pl, size_t p, size_t s, char *err, size_t errlen)
 {
         const opt_stage *st = &pl->stages[s];
-        space sp;
+        opt__space sp;
 
 #define BAD(...) opt__err(err, errlen, -EINVAL, __VA_ARGS__)
         if (!st->variants || st->n_variants == 0 || st->n_variants > UINT32_MAX)
@@ -125,6 +119,11 @@ static int validate_stage(const opt_pipeline *pl, size_t p, size_t s, char *err,
                 if (!isfinite(va->accuracy))
                         return BAD("pipelines[%zu].stages[%zu].variants[%zu]: accuracy not "
                                    "finite",
+                                   p, s, v);
+                if (!(va->startup_s >= 0.0) || !isfinite(va->startup_s) ||
+                    !(va->startup_cpu_s >= 0.0) || !isfinite(va->startup_cpu_s))
+                        return BAD("pipelines[%zu].stages[%zu].variants[%zu]: startup_s and "
+                                   "startup_cpu_s must be finite and >= 0",
                                    p, s, v);
                 if (va->model.kind == OPT_LATENCY_TABLE
                         ? !va->model.table || !(va->model.table_margin >= 0.0)
@@ -165,12 +164,17 @@ static int validate_stage(const opt_pipeline *pl, size_t p, size_t s, char *err,
                 return BAD("pipelines[%zu].stages[%zu]: fixed_batch and fixed_replicas must be "
                            ">= 1 for policy static",
                            p, s);
-        stage_space(pl, st, &sp);
-        if ((uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp) >
+        opt__stage_space(pl, st, &sp);
+        if ((uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * opt__space_n_mc(&sp) >
             MAX_CONFIGS_PER_STAGE)
                 return BAD("pipelines[%zu].stages[%zu]: more than %u configurations (variants x "
                            "batches x millicore steps): raise step_millicores",
                            p, s, MAX_CONFIGS_PER_STAGE);
+        if (opt__mix_space(pl, st) > MAX_MIX_CONFIGS_PER_STAGE)
+                return BAD("pipelines[%zu].stages[%zu]: more than %u mix configurations (pairs "
+                           "of variants x their batches x millicore steps x replicas): raise "
+                           "step_millicores or set mix false",
+                           p, s, MAX_MIX_CONFIGS_PER_STAGE);
 #undef BAD
         return 0;
 }
@@ -191,6 +195,9 @@ int opt_problem_validate(const opt_problem *pr, char *err, size_t errlen)
                 if (!(pl->slo_budget_ms > 0.0) || !isfinite(pl->slo_budget_ms))
                         return opt__err(err, errlen, -EINVAL,
                                         "pipelines[%zu]: slo_budget_ms must be finite and > 0", p);
+                if (!(pl->load_weight >= 0.0) || !isfinite(pl->load_weight))
+                        return opt__err(err, errlen, -EINVAL,
+                                        "pipelines[%zu]: load_weight must be finite and >= 0", p);
                 if (!isfinite(pl->alpha) || !isfinite(pl->beta) || !isfinite(pl->delta))
                         return opt__err(err, errlen, -EINVAL,
                                         "pipelines[%zu]: weights alpha, beta, delta must be "
@@ -220,8 +227,11 @@ static int eval_config_l(const opt_pipeline *pl, const opt_stage *st, uint32_t v
         c->millicores = mc;
         c->replicas = n;
         c->mc_total = (uint64_t)n * mc;
-        c->cores = (double)c->mc_total / 1000.0;
-        c->objective = pl->alpha * va->accuracy - pl->beta * c->cores - pl->delta * (double)b;
+        c->objective = pl->alpha * va->accuracy - pl->beta * ((double)c->mc_total / 1000.0) -
+                       pl->delta * (double)b;
+        if (pl->load_weight > 0.0)
+                c->objective -= pl->load_weight * opt__loading(st, v, mc, n, NULL);
+        c->mix = OPT__NO_MIX;
         c->processing_ms = l;
         if (!(l > 0.0) || !isfinite(l)) {
                 c->throughput_rps = 0.0;
@@ -256,7 +266,7 @@ int opt_stage_evaluate(const opt_pipeline *pl, size_t stage, uint32_t variant, u
             replicas == 0)
                 return -EINVAL;
         ok = eval_config(pl, &pl->stages[stage], variant, batch, millicores, replicas, &c);
-        opt__plan_stage_from(&c, ret);
+        opt__plan_stage_fill(&pl->stages[stage], NULL, &c, ret);
         return ok ? 0 : -ERANGE;
 }
 
@@ -269,12 +279,12 @@ void opt__plan_stage_from(const opt__cand *c, opt_plan_stage *ret)
         ret->processing_ms = c->processing_ms;
         ret->predicted_latency_ms = c->latency_ms;
         ret->throughput_rps = c->throughput_rps;
-        ret->cores = c->cores;
+        ret->cores = (double)c->mc_total / 1000.0;
         ret->objective = c->objective;
 }
 
 /* The least replicas in [r_lo, r_hi] carrying λ at (v, b, mc); 0 if none. */
-static uint32_t least_replicas(const opt_pipeline *pl, const opt_stage *st, const space *sp,
+static uint32_t least_replicas(const opt_pipeline *pl, const opt_stage *st, const opt__space *sp,
                                uint32_t v, uint32_t b, uint32_t mc, opt__cand *c)
 {
         double l = opt_latency_eval_ms(&st->variants[v].model, b, mc), need;
@@ -332,7 +342,7 @@ static int prune_dominated(opt__stage_cands *sc)
 }
 
 /* Appends c, growing the array as needed. */
-static int push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c)
+int opt__push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c)
 {
         if (sc->n == *cap) {
                 opt__cand *g = realloc(sc->c, sizeof(*g) * *cap * 2);
@@ -349,7 +359,7 @@ static int push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c)
  * EXTRA_REPLICAS_RHO: each one shortens the wait behind other batches (opt_queue_delay_ms). */
 #define EXTRA_REPLICAS_RHO 0.5
 #define EXTRA_REPLICAS_MAX 1
-static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *sp, uint32_t v,
+static int add_config(const opt_pipeline *pl, const opt_stage *st, const opt__space *sp, uint32_t v,
                       uint32_t b, uint32_t mc, opt__stage_cands *sc, size_t *cap)
 {
         opt__cand c;
@@ -358,25 +368,25 @@ static int add_config(const opt_pipeline *pl, const opt_stage *st, const space *
 
         if (n == 0)
                 return 0;
-        r = push_cand(sc, cap, &c);
+        r = opt__push_cand(sc, cap, &c);
         for (uint32_t k = 0; r == 0 && k < EXTRA_REPLICAS_MAX && ++n <= sp->r_hi &&
                              pl->lambda_rps / c.throughput_rps > EXTRA_REPLICAS_RHO &&
                              eval_config_l(pl, st, v, b, mc, n, c.processing_ms, &c);
              k++)
-                r = push_cand(sc, cap, &c);
+                r = opt__push_cand(sc, cap, &c);
         return r;
 }
 
 static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_cands *sc)
 {
-        space sp;
+        opt__space sp;
         uint64_t max;
         size_t cap;
 
-        stage_space(pl, st, &sp);
+        opt__stage_space(pl, st, &sp);
         /* Room for the least replicas and EXTRA_REPLICAS_MAX more per configuration: no
          * realloc on the way. */
-        max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * space_n_mc(&sp) *
+        max = (uint64_t)(sp.v_hi - sp.v_lo + 1) * sp.n_batches * opt__space_n_mc(&sp) *
               (1 + EXTRA_REPLICAS_MAX);
         sc->c = malloc(sizeof(*sc->c) * (max ? max : 1));
         if (!sc->c)
@@ -398,6 +408,9 @@ static int build_stage(const opt_pipeline *pl, const opt_stage *st, opt__stage_c
                                 if (r < 0)
                                         return r;
                         }
+        int r = opt__mix_build(pl, st, sc, &cap);
+        if (r < 0)
+                return r;
         sc->n_generated = sc->n;
         return 0;
 }
@@ -436,8 +449,10 @@ void opt__cands_free(opt__cands *c)
         if (!c)
                 return;
         if (c->st && c->off)
-                for (size_t i = 0; i < c->off[c->n_pipelines]; i++)
+                for (size_t i = 0; i < c->off[c->n_pipelines]; i++) {
                         free(c->st[i].c);
+                        free(c->st[i].groups);
+                }
         free(c->st);
         free(c->off);
         memset(c, 0, sizeof(*c));
@@ -493,18 +508,19 @@ int opt__stage_max_throughput(const opt_pipeline *pl, size_t s, opt__cand *ret)
 {
         const opt_stage *st = &pl->stages[s];
         opt__cand best = {0}, c;
-        space sp;
+        opt__space sp;
         int found = 0;
 
-        stage_space(pl, st, &sp);
+        opt__stage_space(pl, st, &sp);
         for (uint32_t v = sp.v_lo; v <= sp.v_hi; v++)
                 for (size_t bi = 0; bi < sp.n_batches; bi++) {
                         /* Throughput grows with cores for a sane model; check the top and the
                          * bottom of the range to stay safe with tables. */
                         uint32_t mcs[2] = {
                             sp.mc_lo,
-                            sp.mc_step ? sp.mc_lo + (uint32_t)((space_n_mc(&sp) - 1) * sp.mc_step)
-                                       : sp.mc_lo};
+                            sp.mc_step
+                                ? sp.mc_lo + (uint32_t)((opt__space_n_mc(&sp) - 1) * sp.mc_step)
+                                : sp.mc_lo};
                         for (int i = 0; i < 2; i++) {
                                 eval_config(pl, st, v, sp.batches[bi], mcs[i], sp.r_hi, &c);
                                 if (!found || c.throughput_rps > best.throughput_rps) {

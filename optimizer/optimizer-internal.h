@@ -27,22 +27,46 @@ int opt__lsq(const double *X, const double *y, size_t n, size_t k, double *ret_t
 int opt__model_check_box(const opt_model *m, uint32_t bmin, uint32_t bmax, uint32_t mcmin,
                          uint32_t mcmax, char *err, size_t errlen);
 
+/* The configuration space a stage's policy allows. */
+typedef struct opt__space {
+        uint32_t v_lo, v_hi; /* variants [v_lo, v_hi] */
+        uint32_t pow2[32];   /* batch sizes when the stage gives none */
+        const uint32_t *batches;
+        size_t n_batches;
+        uint32_t mc_lo, mc_hi, mc_step; /* step 0: mc_lo only */
+        uint32_t r_lo, r_hi;
+} opt__space;
+void opt__stage_space(const opt_pipeline *pl, const opt_stage *st, opt__space *ret);
+/* Number of millicore steps. */
+uint64_t opt__space_n_mc(const opt__space *sp);
+
 /* One configuration of one stage, with everything the solvers need precomputed. */
 typedef struct opt__cand {
         uint32_t variant, batch, millicores, replicas;
         double processing_ms; /* l(b,c) with margin */
         double latency_ms;    /* processing + queueing */
         double throughput_rps;
-        double cores;      /* replicas·millicores/1000 */
         double objective;  /* α·acc − β·cores − δ·b */
         uint64_t mc_total; /* replicas·millicores (capacity is checked in integer millicores) */
+        /* (cores = mc_total/1000 is not stored: 64 bytes a candidate keep the per-stage array of
+         * the bench instance under malloc's mmap threshold; one more field tripled the solve
+         * time in page faults.) */
+        uint32_t mix; /* OPT__NO_MIX, or a mix: its groups are groups[2·mix .. 2·mix+1] of
+                         the stage's candidates as built (variant..replicas: the first
+                         group's, replicas the total) */
 } opt__cand;
+
+#define OPT__NO_MIX UINT32_MAX
+_Static_assert(sizeof(opt__cand) == 64, "see the note at opt__cand.mix");
 
 /* Candidates of one stage of one pipeline. */
 typedef struct opt__stage_cands {
         opt__cand *c; /* owned */
         size_t n;
-        size_t n_generated; /* before pruning */
+        size_t n_generated;     /* before pruning */
+        opt_plan_group *groups; /* owned: the mixes' groups, two each (NULL without mixes);
+                                   copies of the list made by the solver leave it NULL */
+        size_t n_groups, cap_groups;
 } opt__stage_cands;
 
 /* All candidates of a problem, [pipeline][stage] flattened (index = off[p] + s). */
@@ -73,8 +97,28 @@ long opt__pareto(size_t n, const double *lat, const uint64_t *mc, const double *
  * the best-effort choice for a stage that cannot carry λ. */
 int opt__stage_max_throughput(const opt_pipeline *pl, size_t s, opt__cand *ret);
 
-/* Fills a plan stage from a candidate. */
+/* Appends c to sc->c (capacity *cap, doubled as needed). Returns 0, -ENOMEM. */
+int opt__push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c);
+
+/* Fills a plan stage from a candidate (single-variant fields only). */
 void opt__plan_stage_from(const opt__cand *c, opt_plan_stage *ret);
+
+/* ---- mixes and loading cost (mix.c) ---- */
+
+/* Start-up core-seconds of running n replicas of variant v at mc millicores against the plan
+ * in force (st->current_replicas; none: 0), and how many are started (ret_started may be
+ * NULL). */
+double opt__loading(const opt_stage *st, uint32_t v, uint32_t mc, uint32_t n,
+                    uint32_t *ret_started);
+/* Configurations of the mix space of a stage (README §4 "Mixes"): 0 unless pl->mix, policy
+ * full and >= 2 variants. For validation against its cap. */
+uint64_t opt__mix_space(const opt_pipeline *pl, const opt_stage *st);
+/* Appends every mix of the stage to sc (candidates and their groups). Returns 0, -ENOMEM. */
+int opt__mix_build(const opt_pipeline *pl, const opt_stage *st, opt__stage_cands *sc, size_t *cap);
+/* Fills a plan stage from candidate c, with its groups (owner: the stage's candidates as
+ * built, whose groups c->mix indexes) and its loading cost. */
+void opt__plan_stage_fill(const opt_stage *st, const opt__stage_cands *owner, const opt__cand *c,
+                          opt_plan_stage *ret);
 
 /* ---- dynamic programming (dp.c) ---- */
 

@@ -29,6 +29,10 @@
  *  5. An exact exhaustive solver over the same candidates (OPT_SOLVER_EXHAUSTIVE): the oracle
  *     for tests and the solver for tiny problems.
  *  6. Per-pipeline policies: full, vertical (Sponge), horizontal (FA2-like), static.
+ *  7. InfAdapter's variant mix and loading cost (opt_pipeline.mix, load_weight): a stage may
+ *     run two variants at once, the load split by throughput; replicas the plan starts
+ *     against the plan in force (opt_stage.current_replicas) cost their start-up. Each mix is
+ *     one more candidate of its stage, so 4-5 stay exact over it.
  *
  * Units: latency in milliseconds (double), CPU per replica in millicores (uint32_t), CPU in the
  * objective and plan totals in cores (double), accuracy in percent, rates in requests/s.
@@ -249,6 +253,11 @@ typedef struct opt_variant {
         const char *name; /* borrowed, for reports */
         double accuracy;  /* percent */
         opt_latency model;
+        /* Loading cost of one replica of this variant (InfAdapter's LC; 0 = free): wall
+         * seconds from start to ready, during which its cores are held without serving, and
+         * CPU core-seconds its start-up burns (loading the model). A started replica costs
+         * startup_s·cores + startup_cpu_s core-seconds. */
+        double startup_s, startup_cpu_s;
 } opt_variant;
 
 typedef enum opt_policy {
@@ -278,6 +287,10 @@ typedef struct opt_stage {
         uint32_t fixed_batch;      /* STATIC */
         uint32_t fixed_millicores; /* HORIZONTAL, STATIC */
         uint32_t fixed_replicas;   /* STATIC */
+        /* The plan in force: replicas now running per variant (borrowed array of n_variants,
+         * may be NULL = no loading cost charged). A candidate starts max(0, n_v − current[v])
+         * replicas of each variant v; resizing or re-batching a running replica starts none. */
+        const uint32_t *current_replicas;
 } opt_stage;
 
 #define OPT_MAX_STAGES 64 /* per pipeline */
@@ -291,6 +304,13 @@ typedef struct opt_pipeline {
         /* Objective weights: α per accuracy percent, β per core, δ per batch item. */
         double alpha, beta, delta;
         opt_policy policy;
+        /* InfAdapter's variant mix (policy full only): a stage may also run replicas of two
+         * variants at once, each group with its own batch, millicores and replica count, the
+         * load split in proportion to throughput (README §4 "Mixes"). false: one variant per
+         * stage, as before. */
+        bool mix;
+        /* Weight of the loading cost per core-second of start-up (>= 0; 0 = ignored). */
+        double load_weight;
 } opt_pipeline;
 
 typedef struct opt_problem {
@@ -321,6 +341,19 @@ typedef enum opt_infeasible {
         OPT_INFEASIBLE_STATIC,     /* a static pipeline's fixed plan misses λ or its budget */
 } opt_infeasible;
 
+/* One group of a stage's plan: replicas of one variant with one configuration. */
+#define OPT_MIX_MAX 2 /* groups (variants) per stage */
+typedef struct opt_plan_group {
+        uint32_t variant, batch, millicores, replicas;
+        double processing_ms;        /* l(b,c), margin included */
+        double predicted_latency_ms; /* at its share of λ */
+        double throughput_rps;       /* n·b·1000/processing_ms */
+        double share;                /* fraction of the stage's load: throughput / Σ throughput */
+} opt_plan_group;
+
+/* For a single-variant stage groups[0] repeats variant/batch/millicores/replicas; for a mix
+ * (n_groups = 2) the top-level variant/batch/millicores are groups[0]'s (the larger share),
+ * replicas is the total, and the latency/throughput/cores/objective are the stage's. */
 typedef struct opt_plan_stage {
         uint32_t variant; /* index into opt_stage.variants */
         uint32_t batch;
@@ -330,7 +363,11 @@ typedef struct opt_plan_stage {
         double predicted_latency_ms; /* opt_queue_delay_ms(b, n, λ, processing_ms) */
         double throughput_rps;       /* n·b·1000/processing_ms */
         double cores;                /* n·millicores/1000 */
-        double objective;            /* α·acc − β·cores − δ·b of this stage */
+        double objective; /* α·acc − β·cores − δ·b − load_weight·loading of this stage */
+        double loading_core_s;     /* start-up core-seconds of the replicas it starts */
+        uint32_t replicas_started; /* against opt_stage.current_replicas */
+        uint32_t n_groups;         /* 1, or 2 for a mix */
+        opt_plan_group groups[OPT_MIX_MAX];
 } opt_plan_stage;
 
 typedef struct opt_plan_pipeline {

@@ -203,7 +203,8 @@ static void plan_infeasible(const opt_problem *pr, const opt__cands *c, const al
                         mc = opt__pipeline_min_mc(pr, c, p, choice);
                 if (mc != UINT64_MAX) {
                         for (size_t s = 0; s < pp->n_stages; s++)
-                                opt__plan_stage_from(&c->st[c->off[p] + s].c[choice[c->off[p] + s]],
+                                opt__plan_stage_fill(&pp->stages[s], &c->st[c->off[p] + s],
+                                                     &c->st[c->off[p] + s].c[choice[c->off[p] + s]],
                                                      &pl->pipelines[p].stages[s]);
                         total += mc;
                         if (mc > worst) {
@@ -224,7 +225,8 @@ static void plan_infeasible(const opt_problem *pr, const opt__cands *c, const al
                                                 bk = k;
                                 best = sc->c[bk];
                         }
-                        opt__plan_stage_from(&best, &pl->pipelines[p].stages[s]);
+                        opt__plan_stage_fill(&pp->stages[s], sc, &best,
+                                             &pl->pipelines[p].stages[s]);
                 }
         }
         for (size_t p = 0; p < pr->n_pipelines; p++)
@@ -318,7 +320,8 @@ int opt_solve(const opt_problem *pr, opt_solver which, const opt_solve_options *
                 for (size_t p = 0; p < pr->n_pipelines; p++)
                         for (size_t s = 0; s < pr->pipelines[p].n_stages; s++) {
                                 size_t i = used->off[p] + s;
-                                opt__plan_stage_from(&used->st[i].c[choice[i]],
+                                opt__plan_stage_fill(&pr->pipelines[p].stages[s], &c.st[i],
+                                                     &used->st[i].c[choice[i]],
                                                      &plan.pipelines[p].stages[s]);
                         }
                 plan.feasible = true;

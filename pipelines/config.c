@@ -1203,7 +1203,7 @@ static int read_pipeline(ctx *c, const json_t *root, pl_pipeline *p)
 {
         static const char *const keys[] = {
             "name",           "slo_ms", "late", "resize", "policy",  "objective", "queue_limit",
-            "max_body_bytes", "stages", "plan", "inputs", "outputs", NULL};
+            "max_body_bytes", "stages", "plan", "inputs", "outputs", "mix",       NULL};
         field f;
         int r, e = 0;
 
@@ -1246,6 +1246,15 @@ static int read_pipeline(ctx *c, const json_t *root, pl_pipeline *p)
         if (field_open(&f, c, root, "policy")) {
                 r = read_enum(c, f.v, POLICY_NAMES, ELEMENTSOF(POLICY_NAMES), &e);
                 p->policy = (pl_policy)e;
+        }
+        field_close(&f);
+        if (r < 0)
+                return r;
+
+        p->mix = true;
+        if (field_open(&f, c, root, "mix")) {
+                r = json_is_boolean(f.v) ? 0 : fail(c, "must be true or false");
+                p->mix = json_is_true(f.v);
         }
         field_close(&f);
         if (r < 0)
@@ -1576,6 +1585,8 @@ json_t *pl_to_json(const pl_pipeline *p)
                       p->objective.cores, "batch", p->objective.batch),
             &ok);
         set(o, "queue_limit", json_integer(p->queue_limit), &ok);
+        if (!p->mix)
+                set(o, "mix", json_false(), &ok);
         set(o, "max_body_bytes", json_integer((json_int_t)p->max_body_bytes), &ok);
         for (size_t i = 0; i < p->n_stages; i++)
                 append(stages, stage_json(&p->stages[i], &ok), &ok);

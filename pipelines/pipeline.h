@@ -49,6 +49,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -216,7 +217,8 @@ typedef struct pl_pipeline {
         pl_resize resize;
         pl_policy policy;
         pl_objective objective;
-        uint32_t queue_limit;    /* requests waiting in the pipeline before 429 */
+        bool mix;             /* policy full: a stage may run two variants at once (default true) */
+        uint32_t queue_limit; /* requests waiting in the pipeline before 429 */
         uint64_t max_body_bytes; /* largest request body accepted */
         pl_stage *stages;        /* owned, n_stages entries */
         size_t n_stages;

@@ -2,6 +2,7 @@
 /* plan.c — pipeline files → the optimizer's problem, and the control loop's decisions. See
  * plan.h. */
 #include "agent/plan/plan.h"
+#include "agent/plan/plan-mix.h"
 
 #include <errno.h>
 #include <math.h>
@@ -107,8 +108,9 @@ static int fill_stage(const plan_input *in, size_t i, const pl_plan_entry *base,
                         if (r < 0)
                                 return r;
                 }
-                ov[v] = (opt_variant){copy_name(names, c->variants[v].name),
-                                      c->variants[v].accuracy, l};
+                ov[v] = (opt_variant){.name = copy_name(names, c->variants[v].name),
+                                      .accuracy = c->variants[v].accuracy,
+                                      .model = l};
         }
         *os = (opt_stage){
             .name = copy_name(names, c->name),
@@ -139,14 +141,15 @@ static int problem_alloc(const plan_input *in, size_t n, plan_problem *x)
         x->stages = calloc(ns, sizeof(*x->stages));
         x->variants = calloc(nv, sizeof(*x->variants));
         x->current = calloc(ns, sizeof(*x->current));
+        x->running = calloc(nv ? nv : 1, sizeof(*x->running));
         x->n_variants = calloc(ns, sizeof(*x->n_variants));
         x->ids = calloc(n, sizeof(*x->ids));
         x->present_rps = calloc(n, sizeof(*x->present_rps));
         x->names = malloc(names_size(in, n));
         x->full = calloc(ns, sizeof(*x->full));
         x->fastest = calloc(ns, sizeof(*x->fastest));
-        if (!x->pls || !x->stages || !x->variants || !x->current || !x->n_variants || !x->ids ||
-            !x->present_rps || !x->names || !x->full || !x->fastest)
+        if (!x->pls || !x->stages || !x->variants || !x->current || !x->running || !x->n_variants ||
+            !x->ids || !x->present_rps || !x->names || !x->full || !x->fastest)
                 return -ENOMEM;
         return 0;
 }
@@ -185,12 +188,16 @@ int plan_problem_build(const plan_input *in, size_t n, uint32_t node_millicores,
                     .beta = c->objective.cores,
                     .delta = c->objective.batch,
                     .policy = plan_policy(c->policy, in[k].pinned),
+                    .mix = in[k].mix && c->mix,
+                    .load_weight = in[k].load_weight,
                 };
                 for (size_t i = 0; i < c->n_stages && r == 0; i++, is++) {
                         x.current[is] = in[k].current ? in[k].current[i] : init[i];
                         x.n_variants[is] = c->stages[i].n_variants;
                         r = fill_stage(&in[k], i, in[k].pinned ? &x.current[is] : &init[i], &names,
                                        &x.stages[is], &x.variants[iv], err, errlen);
+                        plan__loading_inputs(&in[k], i, &x.current[is], &x.stages[is],
+                                             &x.variants[iv], &x.running[iv]);
                         iv += c->stages[i].n_variants;
                 }
                 free(init);
@@ -210,6 +217,7 @@ void plan_problem_done(plan_problem *x)
         free(x->stages);
         free(x->variants);
         free(x->current);
+        free(x->running);
         free(x->n_variants);
         free(x->ids);
         free(x->present_rps);
@@ -289,12 +297,16 @@ static int solve_sticky(plan_problem *x, uint32_t tl, opt_plan *ret)
                 opt_stage *os = &x->stages[is];
                 saved_fixed[is] = os->fixed_variant;
                 os->variants = &os->variants[x->current[is].variant];
+                if (os->current_replicas)
+                        os->current_replicas += x->current[is].variant;
                 os->n_variants = 1;
                 os->fixed_variant = 0;
         }
         r = solve(x, tl, ret);
         for (size_t is = 0; is < ns; is++) {
                 x->stages[is].variants -= x->current[is].variant;
+                if (x->stages[is].current_replicas)
+                        x->stages[is].current_replicas -= x->current[is].variant;
                 x->stages[is].n_variants = x->n_variants[is];
                 x->stages[is].fixed_variant = saved_fixed[is];
         }
@@ -346,8 +358,12 @@ static void hold_fastest(plan_problem *x, bool hold)
                                 x->fastest[is] = fastest_variant(os);
                                 x->full[is] = os->variants;
                                 os->variants = &os->variants[x->fastest[is]];
+                                if (os->current_replicas)
+                                        os->current_replicas += x->fastest[is];
                                 os->n_variants = 1;
                         } else {
+                                if (os->current_replicas)
+                                        os->current_replicas -= x->fastest[is];
                                 os->variants = x->full[is];
                                 os->n_variants = x->n_variants[is];
                         }

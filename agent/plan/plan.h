@@ -7,8 +7,10 @@
  * least squares, else non-negative least squares); a pipeline's policy (pinned = static) →
  * opt_policy; each stage → an opt_stage whose candidates are the file's ranges and whose fixed
  * dimensions are the plan in force (pinned) or the initial plan (pl_initial_plan); a solved
- * plan → pl_plan_entry per stage. The agent, control-oracle, bench-oracle and the simulator
- * build their problems here and nowhere else.
+ * plan → pl_plan_entry per stage, or per variant of a stage with plan_mix_entries (InfAdapter's
+ * mix, offered only with plan_input.mix; loading cost from the plan in force, plan-mix.c).
+ * The agent, control-oracle, bench-oracle and the simulator build their problems here and
+ * nowhere else.
  *
  * Decisions (each a pure function of its inputs, times passed in, no clock read):
  *   plan_decide       solve; keep the variants in force unless switching gains more than
@@ -48,6 +50,14 @@
 
 /* ---- translation ---- */
 
+/* One stage's plan as entries, one per variant it runs (InfAdapter's mix: two; else one), the
+ * larger share of the load first. */
+typedef struct plan_stage_mix {
+        size_t n;                     /* 1 or 2 (OPT_MIX_MAX) */
+        pl_plan_entry e[OPT_MIX_MAX]; /* each with its own batch, millicores, replicas */
+        double share[OPT_MIX_MAX];    /* fraction of the stage's load it serves (Σ = 1) */
+} plan_stage_mix;
+
 /* The optimizer's policy of a pipeline file's policy; a pinned pipeline is static. */
 opt_policy plan_policy(pl_policy p, bool pinned);
 
@@ -68,6 +78,15 @@ typedef struct plan_input {
         double present_rps;               /* what arrives now + backlog (no headroom) */
         double budget_ms;
         uint64_t id; /* the caller's name for the pipeline (returned untouched) */
+        /* Offer mixes (two variants per stage) where the file allows them ("mix", policy
+         * full). Only for a caller whose data plane serves one stage from two variants; the
+         * others leave it false and get one variant per stage. */
+        bool mix;
+        /* Weight of the loading cost per start-up core-second (optimizer README §4), >= 0:
+         * replicas the plan starts against the plan in force (current_mix, else current; none
+         * when both are NULL) cost the variant's startup_ms × its cores. */
+        double load_weight;
+        const plan_stage_mix *current_mix; /* in force per stage, n_stages; NULL: `current` */
 } plan_input;
 
 typedef struct plan_problem {
@@ -76,6 +95,7 @@ typedef struct plan_problem {
         opt_stage *stages;        /* owned, all stages, pipeline after pipeline */
         opt_variant *variants;    /* owned, all variants, stage after stage */
         pl_plan_entry *current;   /* owned, per stage: the plan in force */
+        uint32_t *running;        /* owned, per variant: replicas in force (loading cost) */
         size_t *n_variants;       /* owned, per stage */
         uint64_t *ids;            /* owned, n */
         double *present_rps;      /* owned, n */
@@ -97,8 +117,13 @@ double plan_problem_floor_ms(const plan_problem *x, size_t k);
 /* Index of pipeline k's first stage in x->stages / x->current. */
 size_t plan_stage_base(const plan_problem *x, size_t k);
 
-/* The plan entries of pipeline k of a solved plan (n_stages entries into ret). */
+/* The plan entries of pipeline k of a solved plan (n_stages entries into ret). A mixed stage
+ * gives its larger group with the stage's total replicas: callers that set plan_input.mix use
+ * plan_mix_entries. */
 void plan_entries(const opt_plan *plan, size_t k, pl_plan_entry *ret);
+
+/* Pipeline k of a solved plan as plan_stage_mix per stage (n_stages into ret). */
+void plan_mix_entries(const opt_plan *plan, size_t k, plan_stage_mix *ret);
 
 /* Whether two entries are the same configuration (field by field: the struct has padding). */
 bool plan_entry_equal(const pl_plan_entry *a, const pl_plan_entry *b);

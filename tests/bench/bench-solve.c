@@ -11,8 +11,10 @@
  * Every plan is re-checked independently (outside the timing). The forecast is evaluated
  * with IPA's setting (120 s back, max of the next 20 s, a forecast every 20 s).
  *
- * Usage: bench-solve [--smoke] [--iters N] [--naive] [--largest N] [--only P]
+ * Usage: bench-solve [--smoke] [--iters N] [--naive] [--largest N] [--only P] [--mix]
  *                    [--trace-first S] [--trace-lines N]
+ * --mix lets the curve's pipelines mix two variants per stage (optimizer README §4 "Mixes";
+ * the largest pipeline stays without: its mix space is over the cap).
  * --only P runs only the curve's size P (1, 10, 30 or 100; for profiling).
  * Last line: one JSON object ({one,ten,thirty,hundred}_p50_ms / _p99_ms — CPU time of the
  * solving thread —, the same as wall time (_wall_), "curve" (the four sizes), largest_p50_ms,
@@ -21,6 +23,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,8 @@ typedef struct bench {
 static const double acc[NV] = {69.76, 73.31, 76.13, 77.37, 78.31};
 static const double work[NV] = {1.0, 1.9, 2.3, 4.3, 6.2};
 
+static bool g_mix; /* --mix */
+
 static void instance(bench *b, size_t np, uint64_t *seed)
 {
         memset(b, 0, sizeof(*b));
@@ -84,7 +89,8 @@ static void instance(bench *b, size_t np, uint64_t *seed)
                                           .alpha = 1.0,
                                           .beta = optt_uniform(seed, 0.5, 3.0),
                                           .delta = 0.01,
-                                          .policy = OPT_POLICY_FULL};
+                                          .policy = OPT_POLICY_FULL,
+                                          .mix = g_mix};
         }
         /* One pipeline: a 32-core node; ten: 12 cores each on average, so capacity binds. */
         b->pr = (opt_problem){b->pl, np, np == 1 ? 32000u : (uint32_t)(np * NODE_PER_PIPE)};
@@ -321,6 +327,8 @@ int main(int argc, char **argv)
         for (int i = 1; i < argc; i++) {
                 if (strcmp(argv[i], "--smoke") == 0) {
                         smoke = 1;
+                } else if (strcmp(argv[i], "--mix") == 0) {
+                        g_mix = true;
                 } else if (strcmp(argv[i], "--naive") == 0) {
                         naive = 1;
                 } else if (i + 1 < argc && strcmp(argv[i], "--iters") == 0) {
@@ -420,11 +428,12 @@ int main(int argc, char **argv)
                 printf("\"one_naive_p99_ms\":%.4f,\"ten_naive_p99_ms\":%.4f,", one_n.cpu_p99_ms,
                        ten_n.cpu_p99_ms);
         printf("\"one_candidates\":%.0f,\"one_candidates_pruned\":%.0f,\"ten_candidates\":%.0f,"
-               "\"ten_candidates_pruned\":%.0f,\"iters\":%zu}\n",
-               curve[0].cand, curve[0].kept, curve[1].cand, curve[1].kept, iters);
+               "\"ten_candidates_pruned\":%.0f,\"mix\":%s,\"iters\":%zu}\n",
+               curve[0].cand, curve[0].kept, curve[1].cand, curve[1].kept, g_mix ? "true" : "false",
+               iters);
         return 0;
 usage:
         fprintf(stderr, "usage: bench-solve [--smoke] [--iters N] [--naive] [--largest N] "
-                        "[--only P] [--trace-first S] [--trace-lines N]\n");
+                        "[--only P] [--mix] [--trace-first S] [--trace-lines N]\n");
         return 2;
 }

@@ -16,6 +16,9 @@ target_link_libraries(test-optimizer PRIVATE sponge_optimizer_testutil PkgConfig
 sponge_add_test(NAME optimizer.model COMMAND test-optimizer model LABEL unit TIMEOUT 60)
 sponge_add_test(NAME optimizer.forecast COMMAND test-optimizer forecast LABEL unit TIMEOUT 60)
 sponge_add_test(NAME optimizer.solve COMMAND test-optimizer solve LABEL unit TIMEOUT 120)
+# InfAdapter's variant mix and loading cost (issue 22): mixes against the exhaustive solver,
+# the stage-level IP and plain enumeration.
+sponge_add_test(NAME optimizer.mix COMMAND test-optimizer mix LABEL unit TIMEOUT 240)
 # 30-100 pipelines, the decomposition against GLPK's branch and bound on the direct IP.
 sponge_add_test(NAME optimizer.many COMMAND test-optimizer many LABEL unit TIMEOUT 300)
 sponge_add_test(NAME optimizer.data COMMAND test-optimizer data LABEL unit TIMEOUT 120)

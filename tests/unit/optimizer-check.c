@@ -90,6 +90,97 @@ static double queue_ms(const opt_pipeline *pl, uint32_t b, uint32_t n, double l)
                l / 2 * pow(rho, sqrt(2.0 * (n + 1)) - 1) / (n * (1 - rho));
 }
 
+/* Start-up core-seconds of n replicas of variant v at mc against the plan in force. */
+static double load_of(const opt_stage *st, uint32_t v, uint32_t mc, uint32_t n)
+{
+        const opt_variant *va = &st->variants[v];
+        uint32_t cur;
+
+        if (!st->current_replicas)
+                return 0.0;
+        cur = st->current_replicas[v];
+        return n > cur ? (n - cur) * (va->startup_s * mc / 1000.0 + va->startup_cpu_s) : 0.0;
+}
+
+static int mc_allowed(const opt_stage *st, uint32_t mc)
+{
+        return mc >= st->min_millicores && mc <= st->max_millicores &&
+               (st->step_millicores ? (mc - st->min_millicores) % st->step_millicores == 0
+                                    : mc == st->min_millicores);
+}
+
+/* The mix rules (optimizer README §4 "Mixes") for groups (v, b, mc, n)[2], with their own
+ * arithmetic: returns 1 and the stage's latency, millicores and objective when it is a
+ * candidate, 0 when not. */
+static int mix_eval(const opt_pipeline *pl, const opt_stage *st, const uint32_t g[2][4],
+                    double *ret_lat, uint64_t *ret_mc, double *ret_obj)
+{
+        double l[2], h[2], H = 0.0, lam = pl->lambda_rps, acc = 0.0, bat = 0.0, lat = 0.0;
+        double load = 0.0;
+        uint64_t mc = 0;
+
+        if (!pl->mix || pl->policy != OPT_POLICY_FULL || g[0][0] == g[1][0] || !(lam > 0.0) ||
+            g[0][3] + g[1][3] < st->min_replicas || g[0][3] + g[1][3] > st->max_replicas)
+                return 0;
+        for (int i = 0; i < 2; i++) {
+                if (g[i][0] >= st->n_variants || !batch_allowed(st, g[i][1]) ||
+                    !mc_allowed(st, g[i][2]) || g[i][3] == 0)
+                        return 0;
+                l[i] = lat_of(&st->variants[g[i][0]], g[i][1], g[i][2]);
+                if (!(l[i] > 0.0) || !isfinite(l[i]))
+                        return 0;
+                h[i] = g[i][1] * 1000.0 / l[i];
+                H += g[i][3] * h[i];
+        }
+        if (!(H > lam))
+                return 0;
+        for (int i = 0; i < 2; i++) {
+                double Hi = g[i][3] * h[i], lam_i = lam * Hi / H, rho, q;
+                if (Hi > lam)
+                        return 0; /* the other group would not be needed */
+                if (g[i][3] >= 2 && H - h[i] > lam)
+                        return 0; /* a spare replica */
+                rho = lam_i * l[i] / (1000.0 * g[i][3] * g[i][1]);
+                q = 1000.0 * (g[i][1] - 1) * g[i][3] / lam_i + l[i] +
+                    l[i] / 2 * pow(rho, sqrt(2.0 * (g[i][3] + 1)) - 1) / (g[i][3] * (1 - rho));
+                lat = fmax(lat, q);
+                acc += Hi / H * st->variants[g[i][0]].accuracy;
+                bat += Hi / H * g[i][1];
+                mc += (uint64_t)g[i][3] * g[i][2];
+                load += load_of(st, g[i][0], g[i][2], g[i][3]);
+        }
+        *ret_lat = lat;
+        *ret_mc = mc;
+        *ret_obj =
+            pl->alpha * acc - pl->beta * (mc / 1000.0) - pl->delta * bat - pl->load_weight * load;
+        return isfinite(lat);
+}
+
+/* A mixed plan stage against the rules and its reported figures. */
+static int check_mix_stage(const opt_pipeline *pl, const opt_stage *st, const opt_plan_stage *ps,
+                           double *ret_lat, uint64_t *ret_mc, double *ret_obj, char *err,
+                           size_t errlen)
+{
+        uint32_t g[2][4];
+
+        for (int i = 0; i < 2; i++) {
+                g[i][0] = ps->groups[i].variant;
+                g[i][1] = ps->groups[i].batch;
+                g[i][2] = ps->groups[i].millicores;
+                g[i][3] = ps->groups[i].replicas;
+        }
+        if (!mix_eval(pl, st, (const uint32_t(*)[4])g, ret_lat, ret_mc, ret_obj))
+                return fail(err, errlen, "mix breaks the rules");
+        if (!close_rel(*ret_lat, ps->predicted_latency_ms) ||
+            !close_rel(*ret_mc / 1000.0, ps->cores) || !close_rel(*ret_obj, ps->objective) ||
+            ps->replicas != g[0][3] + g[1][3] ||
+            !close_rel(ps->groups[0].share + ps->groups[1].share, 1.0) ||
+            ps->groups[0].share < ps->groups[1].share)
+                return fail(err, errlen, "mix figures differ (lat %g vs %g, obj %g vs %g)",
+                            *ret_lat, ps->predicted_latency_ms, *ret_obj, ps->objective);
+        return 0;
+}
+
 int optt_plan_check(const opt_problem *pr, const opt_plan *plan, char *err, size_t errlen)
 {
         uint64_t mc_total = 0;
@@ -110,6 +201,20 @@ int optt_plan_check(const opt_problem *pr, const opt_plan *plan, char *err, size
                         const opt_variant *v;
                         uint32_t b = ps->batch, mc = ps->millicores, n = ps->replicas;
                         double l, q, cores, o;
+                        if (ps->n_groups == 2) {
+                                uint64_t mmc;
+                                if (check_mix_stage(pl, st, ps, &q, &mmc, &o, err, errlen) < 0)
+                                        return fail(err, errlen, "p%zu s%zu: %s", p, s, err);
+                                lat += q;
+                                pobj += o;
+                                mc_total += mmc;
+                                continue;
+                        }
+                        if (ps->n_groups != 1 || ps->groups[0].variant != ps->variant ||
+                            ps->groups[0].replicas != ps->replicas ||
+                            ps->groups[0].millicores != ps->millicores ||
+                            ps->groups[0].batch != ps->batch)
+                                return fail(err, errlen, "p%zu s%zu: groups[0] differs", p, s);
                         if (ps->variant >= st->n_variants)
                                 return fail(err, errlen, "p%zu s%zu: variant range", p, s);
                         v = &st->variants[ps->variant];
@@ -144,13 +249,18 @@ int optt_plan_check(const opt_problem *pr, const opt_plan *plan, char *err, size
                                         0.5)
                                         return fail(err, errlen, "p%zu s%zu: replicas not least", p,
                                                     s);
+                                if (pl->policy != OPT_POLICY_VERTICAL &&
+                                    n >= st->min_replicas + 2 && carries(pl, v, b, mc, n - 2))
+                                        return fail(err, errlen,
+                                                    "p%zu s%zu: more than one spare replica", p, s);
                         }
                         l = lat_of(v, b, mc);
                         q = queue_ms(pl, b, n, l);
                         if (!carries(pl, v, b, mc, n))
                                 q = INFINITY;
                         cores = (double)n * mc / 1000.0;
-                        o = pl->alpha * v->accuracy - pl->beta * cores - pl->delta * b;
+                        o = pl->alpha * v->accuracy - pl->beta * cores - pl->delta * b -
+                            pl->load_weight * load_of(st, ps->variant, mc, n);
                         if (plan->feasible || isfinite(ps->predicted_latency_ms)) {
                                 if (!close_rel(l, ps->processing_ms) ||
                                     !close_rel(q, ps->predicted_latency_ms) ||
@@ -188,10 +298,44 @@ typedef struct bcand {
         uint64_t mc;
 } bcand;
 
+#define BSTAGE_MAX 65536
 typedef struct bstage {
-        bcand c[4096];
+        bcand c[BSTAGE_MAX];
         size_t n;
 } bstage;
+
+/* Every mix by plain enumeration of both groups' (variant, batch, millicores, replicas),
+ * filtered by the rules. */
+static void gen_mixes(const opt_pipeline *pl, const opt_stage *st, const uint32_t *bl, uint32_t nb,
+                      bstage *out)
+{
+        uint32_t cfg[256][3], n = 0, g[2][4];
+
+        for (uint32_t v = 0; v < st->n_variants; v++)
+                for (uint32_t bi = 0; bi < nb; bi++)
+                        for (uint32_t mc = st->min_millicores; mc <= st->max_millicores && n < 256;
+                             mc +=
+                             st->step_millicores ? st->step_millicores : st->max_millicores + 1) {
+                                cfg[n][0] = v;
+                                cfg[n][1] = bl[bi];
+                                cfg[n++][2] = mc;
+                        }
+        for (uint32_t i = 0; i < n; i++)
+                for (uint32_t j = 0; j < n; j++) {
+                        if (cfg[i][0] >= cfg[j][0])
+                                continue; /* each pair of variants once, in order */
+                        memcpy(g[0], cfg[i], sizeof(cfg[i]));
+                        memcpy(g[1], cfg[j], sizeof(cfg[j]));
+                        for (g[0][3] = 1; g[0][3] < st->max_replicas; g[0][3]++)
+                                for (g[1][3] = 1; g[1][3] < st->max_replicas; g[1][3]++) {
+                                        bcand *c = &out->c[out->n];
+                                        if (out->n < BSTAGE_MAX &&
+                                            mix_eval(pl, st, (const uint32_t(*)[4])g, &c->lat,
+                                                     &c->mc, &c->obj))
+                                                out->n++;
+                                }
+                }
+}
 
 static void gen_stage(const opt_pipeline *pl, const opt_stage *st, bstage *out)
 {
@@ -219,7 +363,8 @@ static void gen_stage(const opt_pipeline *pl, const opt_stage *st, bstage *out)
                         out->c[0].lat = queue_ms(pl, b, n, l);
                         out->c[0].mc = (uint64_t)n * mc;
                         out->c[0].obj = pl->alpha * v->accuracy -
-                                        pl->beta * ((double)out->c[0].mc / 1000.0) - pl->delta * b;
+                                        pl->beta * ((double)out->c[0].mc / 1000.0) - pl->delta * b -
+                                        pl->load_weight * load_of(st, st->fixed_variant, mc, n);
                         out->n = 1;
                 }
                 return;
@@ -227,7 +372,7 @@ static void gen_stage(const opt_pipeline *pl, const opt_stage *st, bstage *out)
         for (uint32_t v = vlo; v <= vhi; v++)
                 for (uint32_t bi = 0; bi < nb; bi++)
                         for (uint32_t mc = mlo; mc <= mhi; mc += mstep ? mstep : mhi + 1)
-                                for (uint32_t n = rlo; n <= rhi; n++) {
+                                for (uint32_t n = rlo, kept = 0; n <= rhi; n++) {
                                         const opt_variant *va = &st->variants[v];
                                         uint32_t b = bl[bi];
                                         double l = lat_of(va, b, mc);
@@ -239,13 +384,17 @@ static void gen_stage(const opt_pipeline *pl, const opt_stage *st, bstage *out)
                                         c->mc = (uint64_t)n * mc;
                                         c->obj = pl->alpha * va->accuracy -
                                                  pl->beta * ((double)c->mc / 1000.0) -
-                                                 pl->delta * b;
-                                        /* the least n, and more while this one is more than
-                                         * half busy */
+                                                 pl->delta * b -
+                                                 pl->load_weight * load_of(st, v, mc, n);
+                                        /* the least n, and one more if this one is more
+                                         * than half busy */
                                         if (pl->lambda_rps * l / (1000.0 * n * b) <= 0.5 ||
+                                            ++kept == 2 ||
                                             out->n == sizeof(out->c) / sizeof(out->c[0]))
                                                 break;
                                 }
+        if (pl->mix)
+                gen_mixes(pl, st, bl, nb, out);
 }
 
 int optt_brute_force(const opt_problem *pr, uint64_t limit, double *ret_obj)
@@ -303,10 +452,11 @@ int optt_brute_force(const opt_problem *pr, uint64_t limit, double *ret_obj)
         return found;
 }
 
+static void set_budgets(uint64_t *seed, optt_instance *in);
+
 void optt_random_instance(uint64_t *seed, optt_instance *in)
 {
         size_t np = pick(seed, 1, OPTT_MAX_P), total_st = 0;
-        double need_mc = 0.0;
 
         memset(in, 0, sizeof(*in));
         for (size_t p = 0; p < np; p++) {
@@ -370,8 +520,15 @@ void optt_random_instance(uint64_t *seed, optt_instance *in)
         for (size_t p = 0; p < np; p++)
                 if (in->pl[p].n_stages == 0)
                         in->pr.n_pipelines = p;
-        /* Budgets and capacity from what the allowed configurations need: the fastest and the
-         * smallest of each stage (own enumeration). */
+        set_budgets(seed, in);
+}
+
+/* Budgets and capacity from what the allowed configurations need: the fastest and the
+ * smallest of each stage (own enumeration). */
+static void set_budgets(uint64_t *seed, optt_instance *in)
+{
+        double need_mc = 0.0;
+
         for (size_t p = 0; p < in->pr.n_pipelines; p++) {
                 opt_pipeline *pl = &in->pl[p];
                 double fast = 0.0;
@@ -390,4 +547,30 @@ void optt_random_instance(uint64_t *seed, optt_instance *in)
                 pl->slo_budget_ms = fast * optt_uniform(seed, 0.95, 2.5);
         }
         in->pr.node_millicores = (uint32_t)(need_mc * optt_uniform(seed, 0.9, 2.5)) + 1;
+}
+
+void optt_mixify(uint64_t *seed, optt_instance *in)
+{
+        for (size_t p = 0; p < in->pr.n_pipelines; p++) {
+                opt_pipeline *pl = &in->pl[p];
+                pl->mix = pl->policy == OPT_POLICY_FULL;
+                /* Dear cores make the mix's finer steps between variants pay more often. */
+                /* Mixes exist only where one replica of a configuration cannot carry λ:
+                 * more load in half the pipelines, dearer cores in half. */
+                if (pick(seed, 0, 1))
+                        pl->lambda_rps *= 5.0;
+                if (pick(seed, 0, 1))
+                        pl->beta *= 10.0;
+                pl->load_weight = pick(seed, 0, 1) ? optt_uniform(seed, 0.0, 3.0) : 0.0;
+                for (size_t s = 0; s < pl->n_stages; s++) {
+                        opt_stage *st = &in->st[p][s];
+                        for (size_t v = 0; v < st->n_variants; v++) {
+                                in->var[p][s][v].startup_s = optt_uniform(seed, 0.0, 4.0);
+                                in->var[p][s][v].startup_cpu_s = optt_uniform(seed, 0.0, 2.0);
+                                in->cur[p][s][v] = pick(seed, 0, 2);
+                        }
+                        st->current_replicas = pick(seed, 0, 3) ? in->cur[p][s] : NULL;
+                }
+        }
+        set_budgets(seed, in);
 }

@@ -22,6 +22,7 @@ typedef struct optt_instance {
         opt_stage st[OPTT_MAX_P][OPTT_MAX_S];
         opt_variant var[OPTT_MAX_P][OPTT_MAX_S][OPTT_MAX_V];
         uint32_t batches[OPTT_MAX_P][OPTT_MAX_S][OPTT_MAX_B];
+        uint32_t cur[OPTT_MAX_P][OPTT_MAX_S][OPTT_MAX_V]; /* plan in force (optt_mixify) */
 } optt_instance;
 
 /* A random small instance from *seed (xorshift state, advanced): 1–3 pipelines of 1–5
@@ -41,6 +42,10 @@ int optt_plan_check(const opt_problem *pr, const opt_plan *plan, char *err, size
  * generation). Returns 1 (feasible, *ret_obj set), 0 (infeasible), or -E2BIG when there are
  * more than `limit` combinations. */
 int optt_brute_force(const opt_problem *pr, uint64_t limit, double *ret_obj);
+
+/* Turns mixes on for the instance's full pipelines, with random start-up costs, a random
+ * plan in force (or none) per stage and a loading weight (zero in half the pipelines). */
+void optt_mixify(uint64_t *seed, optt_instance *in);
 
 /* Uniform double in [lo, hi) from *seed. */
 double optt_uniform(uint64_t *seed, double lo, double hi);

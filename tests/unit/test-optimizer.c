@@ -982,6 +982,225 @@ static int data_present(void)
         return 1;
 }
 
+/* ---- mixes and loading cost (InfAdapter) ---------------------------------------------------- */
+
+/* Random instances with mixes on (full pipelines), random start-up costs, plans in force and
+ * loading weights: the decomposition, the exhaustive solver and GLPK on the stage-level IP
+ * agree, every plan passes the independent checker (its own mix rules and figures), and the
+ * small ones equal plain enumeration (its own mix generation). */
+static void test_mix_random(void **state)
+{
+        static optt_instance in;
+        uint64_t seed = 0x2545f4914f6cdd1dull;
+        size_t n_feas = 0, n_mixed = 0, n_brute = 0, n_loaded = 0;
+        const opt_solve_options stage_ip = {.stage_ip = true};
+        char err[256];
+
+        (void)state;
+        for (int i = 0; i < 3000; i++) {
+                opt_plan g, e, s;
+                double bobj = 0.0;
+                int rb;
+
+                optt_random_instance(&seed, &in);
+                optt_mixify(&seed, &in);
+                assert_int_equal(opt_problem_validate(&in.pr, err, sizeof(err)), 0);
+                assert_int_equal(opt_solve(&in.pr, OPT_SOLVER_GLPK, NULL, &g), 0);
+                assert_int_equal(opt_solve(&in.pr, OPT_SOLVER_EXHAUSTIVE, NULL, &e), 0);
+                assert_int_equal(opt_solve(&in.pr, OPT_SOLVER_GLPK, &stage_ip, &s), 0);
+                if (g.feasible != e.feasible || s.feasible != e.feasible)
+                        fail_msg("instance %d: feasible glpk %d stage IP %d exhaustive %d", i,
+                                 g.feasible, s.feasible, e.feasible);
+                if (g.feasible && ((rel_err(g.objective, e.objective) > 1e-9 &&
+                                    fabs(g.objective - e.objective) > 1e-9) ||
+                                   (rel_err(s.objective, e.objective) > 1e-9 &&
+                                    fabs(s.objective - e.objective) > 1e-9)))
+                        fail_msg("instance %d: objective glpk %.12g stage IP %.12g exhaustive "
+                                 "%.12g",
+                                 i, g.objective, s.objective, e.objective);
+                if (optt_plan_check(&in.pr, &g, err, sizeof(err)) < 0 ||
+                    optt_plan_check(&in.pr, &e, err, sizeof(err)) < 0 ||
+                    optt_plan_check(&in.pr, &s, err, sizeof(err)) < 0)
+                        fail_msg("instance %d plan: %s", i, err);
+                if (g.feasible) {
+                        n_feas++;
+                        for (size_t p = 0; p < g.n_pipelines; p++)
+                                for (size_t st = 0; st < g.pipelines[p].n_stages; st++) {
+                                        n_mixed += g.pipelines[p].stages[st].n_groups == 2;
+                                        n_loaded += g.pipelines[p].stages[st].loading_core_s > 0;
+                                }
+                } else {
+                        assert_int_equal(g.reason, e.reason);
+                        assert_int_equal(g.extra_millicores, e.extra_millicores);
+                }
+                rb = optt_brute_force(&in.pr, 200000, &bobj);
+                if (rb >= 0) {
+                        n_brute++;
+                        if (rb != (int)g.feasible)
+                                fail_msg("instance %d: brute force feasible %d, glpk %d", i, rb,
+                                         g.feasible);
+                        if (rb == 1 && rel_err(g.objective, bobj) > 1e-9 &&
+                            fabs(g.objective - bobj) > 1e-9)
+                                fail_msg("instance %d: objective glpk %.12g brute %.12g", i,
+                                         g.objective, bobj);
+                }
+                opt_plan_done(&g);
+                opt_plan_done(&e);
+                opt_plan_done(&s);
+        }
+        printf("3000 random instances with mixes: %zu feasible, %zu mixed stages chosen, %zu "
+               "stages starting replicas; %zu also brute-forced\n",
+               n_feas, n_mixed, n_loaded, n_brute);
+        assert_true(n_feas > 1000 && n_mixed > 40 && n_loaded > 100 && n_brute > 1000);
+}
+
+/* One stage, one core per replica, batch 1: variant A (70 %) carries 9 req/s a replica, B
+ * (90 %) 4 req/s; λ = 10. Alone A needs 2 replicas (α·70 − 2β), B 3 (α·90 − 3β); the mix of
+ * one of each carries 13 req/s on 2 cores at (9·70 + 4·90)/13 = 76.15 %. */
+typedef struct duo {
+        opt_variant var[2];
+        uint32_t cur[2];
+        opt_stage st;
+        opt_pipeline pl;
+        opt_problem pr;
+} duo;
+
+static void duo_instance(duo *d, double beta)
+{
+        memset(d, 0, sizeof(*d));
+        d->var[0] = (opt_variant){.name = "A", .accuracy = 70.0};
+        d->var[1] = (opt_variant){.name = "B", .accuracy = 90.0};
+        d->var[0].model.fit.eta = 1000.0 / 9.0;
+        d->var[1].model.fit.eta = 250.0;
+        d->st = (opt_stage){.variants = d->var,
+                            .n_variants = 2,
+                            .max_batch = 1,
+                            .min_millicores = 1000,
+                            .max_millicores = 1000,
+                            .min_replicas = 1,
+                            .max_replicas = 4};
+        d->pl = (opt_pipeline){.stages = &d->st,
+                               .n_stages = 1,
+                               .lambda_rps = 10.0,
+                               .slo_budget_ms = 5000.0,
+                               .alpha = 1.0,
+                               .beta = beta,
+                               .policy = OPT_POLICY_FULL};
+        d->pr = (opt_problem){&d->pl, 1, 8000};
+}
+
+static void solve_both(const opt_problem *pr, opt_plan *ret)
+{
+        opt_plan e;
+        char err[256];
+
+        assert_int_equal(opt_solve(pr, OPT_SOLVER_GLPK, NULL, ret), 0);
+        assert_int_equal(opt_solve(pr, OPT_SOLVER_EXHAUSTIVE, NULL, &e), 0);
+        assert_true(ret->feasible && e.feasible);
+        assert_true(fabs(ret->objective - e.objective) < 1e-9);
+        if (optt_plan_check(pr, ret, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        opt_plan_done(&e);
+}
+
+static void test_mix_beats_single(void **state)
+{
+        duo d;
+        opt_plan single, mixed;
+        const opt_plan_stage *ps;
+
+        (void)state;
+        duo_instance(&d, 15.0);
+        solve_both(&d.pr, &single);
+        /* Without mixes: B × 3 (90 − 45 = 45) beats A × 2 (70 − 30 = 40). */
+        assert_int_equal(single.pipelines[0].stages[0].n_groups, 1);
+        assert_int_equal(single.pipelines[0].stages[0].variant, 1);
+        assert_int_equal(single.pipelines[0].stages[0].replicas, 3);
+        assert_true(fabs(single.objective - 45.0) < 1e-9);
+        d.pl.mix = true;
+        solve_both(&d.pr, &mixed);
+        ps = &mixed.pipelines[0].stages[0];
+        /* The mix: 76.15 − 30 = 46.15, strictly above every single variant. */
+        assert_int_equal(ps->n_groups, 2);
+        assert_int_equal(ps->groups[0].variant, 0); /* A: the larger share, 9/13 */
+        assert_int_equal(ps->groups[0].replicas, 1);
+        assert_int_equal(ps->groups[1].variant, 1);
+        assert_int_equal(ps->groups[1].replicas, 1);
+        assert_true(fabs(ps->groups[0].share - 9.0 / 13.0) < 1e-12);
+        assert_true(fabs(mixed.objective - ((9.0 * 70 + 4.0 * 90) / 13.0 - 30.0)) < 1e-9);
+        assert_true(mixed.objective > single.objective + 1.0);
+        assert_true(fabs(mixed.cores - 2.0) < 1e-12);
+        opt_plan_done(&single);
+        opt_plan_done(&mixed);
+}
+
+/* The plan in force runs B × 3. Starting an A replica costs 10 s × 1 core + 5 core-s = 15
+ * core-seconds: at weight 0.2 (penalty 3) the mix's gain of 1.15 does not pay for it and the
+ * plan stays; at 0.05 (penalty 0.75) it does and the mix starts one A replica; with no plan
+ * in force nothing is charged. */
+static void test_loading_cost(void **state)
+{
+        duo d;
+        opt_plan pl;
+        const opt_plan_stage *ps;
+        char err[256];
+
+        (void)state;
+        duo_instance(&d, 15.0);
+        d.pl.mix = true;
+        d.var[0].startup_s = 10.0;
+        d.var[0].startup_cpu_s = 5.0;
+        d.var[1].startup_s = 10.0;
+        d.var[1].startup_cpu_s = 5.0;
+        d.cur[1] = 3;
+        d.st.current_replicas = d.cur;
+        d.pl.load_weight = 0.2;
+        solve_both(&d.pr, &pl);
+        ps = &pl.pipelines[0].stages[0];
+        assert_int_equal(ps->n_groups, 1);
+        assert_int_equal(ps->variant, 1);
+        assert_int_equal(ps->replicas, 3);
+        assert_int_equal(ps->replicas_started, 0);
+        assert_true(fabs(pl.objective - 45.0) < 1e-9);
+        opt_plan_done(&pl);
+
+        d.pl.load_weight = 0.05;
+        solve_both(&d.pr, &pl);
+        ps = &pl.pipelines[0].stages[0];
+        assert_int_equal(ps->n_groups, 2);
+        assert_int_equal(ps->replicas_started, 1);
+        assert_true(fabs(ps->loading_core_s - 15.0) < 1e-12);
+        assert_true(fabs(pl.objective - ((9.0 * 70 + 4.0 * 90) / 13.0 - 30.0 - 0.75)) < 1e-9);
+        opt_plan_done(&pl);
+
+        /* Without mixes, the loading cost keeps B × 3 against A × 2 even where A would win. */
+        d.pl.mix = false;
+        d.pl.beta = 25.0; /* A: 70 − 50 = 20, B: 90 − 75 = 15; starting A × 2 costs 30 */
+        d.pl.load_weight = 0.2;
+        solve_both(&d.pr, &pl);
+        assert_int_equal(pl.pipelines[0].stages[0].variant, 1);
+        opt_plan_done(&pl);
+        d.pl.load_weight = 0.0;
+        solve_both(&d.pr, &pl);
+        assert_int_equal(pl.pipelines[0].stages[0].variant, 0);
+        opt_plan_done(&pl);
+        d.st.current_replicas = NULL;
+        d.pl.load_weight = 0.2;
+        solve_both(&d.pr, &pl);
+        assert_int_equal(pl.pipelines[0].stages[0].variant, 0);
+        assert_int_equal(pl.pipelines[0].stages[0].replicas_started, 0);
+        opt_plan_done(&pl);
+
+        /* Validation. */
+        d.pl.load_weight = -1.0;
+        assert_int_equal(opt_problem_validate(&d.pr, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "load_weight"));
+        d.pl.load_weight = 0.0;
+        d.var[0].startup_s = NAN;
+        assert_int_equal(opt_problem_validate(&d.pr, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "startup_s"));
+}
+
 int main(int argc, char **argv)
 {
         const struct CMUnitTest model[] = {
@@ -1009,6 +1228,11 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_time_limit),
             cmocka_unit_test(test_threads),
         };
+        const struct CMUnitTest mix[] = {
+            cmocka_unit_test(test_mix_beats_single),
+            cmocka_unit_test(test_loading_cost),
+            cmocka_unit_test(test_mix_random),
+        };
         const struct CMUnitTest many_tests[] = {
             cmocka_unit_test(test_many_pipelines),
         };
@@ -1023,6 +1247,8 @@ int main(int argc, char **argv)
                 return data_present()
                            ? cmocka_run_group_tests_name("optimizer.data", data, NULL, NULL)
                            : 77;
+        if (strcmp(g, "mix") == 0)
+                return cmocka_run_group_tests_name("optimizer.mix", mix, NULL, NULL);
         if (strcmp(g, "many") == 0)
                 return cmocka_run_group_tests_name("optimizer.many", many_tests, NULL, NULL);
         if (strcmp(g, "model") == 0 || strcmp(g, "all") == 0)

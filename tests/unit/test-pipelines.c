@@ -595,7 +595,8 @@ static void test_err_buffer(void **state)
         assert_int_equal(pl_parse(garbage, 7, &p, err, sizeof(err)), -EINVAL);
         assert_string_equal(
             err, "a: unknown key (accepted here: name, slo_ms, late, resize, "
-                 "policy, objective, queue_limit, max_body_bytes, stages, plan, inputs, outputs)");
+                 "policy, objective, queue_limit, max_body_bytes, stages, plan, inputs, outputs, "
+                 "mix)");
         assert_int_equal(pl_parse(NULL, 0, &p, err, sizeof(err)), -EINVAL);
         assert_null(p);
 
@@ -669,6 +670,34 @@ static void test_numbers(void **state)
         assert_true(p->stages[0].variants[0].profile.model.gamma == -0.1);
 }
 
+/* "mix" (issue 22): true by default, false kept through a round trip, anything but a boolean
+ * refused at its path. */
+static void test_mix(void **state)
+{
+        char err[512] = "";
+        json_error_t jerr;
+        pl_pipeline *p = NULL;
+        json_t *root;
+
+        (void)state;
+        if (parse_str(MINIMAL, &p, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        assert_true(p->mix);
+        pl_pipeline_free(p);
+        p = NULL;
+        root = json_loads(MINIMAL, 0, &jerr);
+        assert_non_null(root);
+        assert_int_equal(json_object_set_new(root, "mix", json_false()), 0);
+        if (pl_from_json(root, &p, err, sizeof(err)) < 0)
+                fail_msg("%s", err);
+        assert_false(p->mix);
+        assert_roundtrip(p);
+        pl_pipeline_free(p);
+        assert_int_equal(json_object_set_new(root, "mix", json_integer(1)), 0);
+        expect_error_at(root, "mix", "mix: 1");
+        json_decref(root);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -677,7 +706,7 @@ int main(void)
             cmocka_unit_test(test_names),          cmocka_unit_test(test_plan),
             cmocka_unit_test(test_profiles),       cmocka_unit_test(test_err_buffer),
             cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_strings),
-            cmocka_unit_test(test_numbers),
+            cmocka_unit_test(test_numbers),        cmocka_unit_test(test_mix),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

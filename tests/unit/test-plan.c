@@ -612,6 +612,150 @@ static void test_planner_free_busy(void **state)
         pl_pipeline_free(big);
 }
 
+/* ---- InfAdapter's mix and loading cost (issue 22) ---- */
+
+/* One stage, batch 1, one core a replica, 1-4 replicas: a (70 %) carries 9 req/s a replica, b
+ * (90 %) 4 req/s; cores weigh 15. At 10 req/s a × 2 gives 40, b × 3 gives 45, one of each
+ * (76.15 % on 2 cores) 46.15 (optimizer test_mix_beats_single, through a pipeline file). */
+static pl_pipeline *duo_file(const char *mix)
+{
+        char buf[2048], err[512] = "";
+        pl_pipeline *p = NULL;
+        int n = snprintf(
+            buf, sizeof(buf),
+            "{\"name\": \"duo\", \"slo_ms\": 5000, %s"
+            "\"objective\": {\"accuracy\": 1, \"cores\": 15, \"batch\": 0}, "
+            "\"stages\": [{\"name\": \"s\", \"max_batch\": 1, "
+            "\"millicores\": {\"min\": 1000, \"max\": 1000, \"step\": 250}, "
+            "\"replicas\": {\"min\": 1, \"max\": 4}, \"variants\": ["
+            "{\"name\": \"a\", \"accuracy\": 70, \"command\": [\"x\"], \"startup_ms\": 10000, "
+            "\"profile\": {\"model\": {\"gamma\": 0, \"delta\": 0, \"epsilon\": 0, "
+            "\"eta\": %.17g}}},"
+            "{\"name\": \"b\", \"accuracy\": 90, \"command\": [\"x\"], \"startup_ms\": 10000, "
+            "\"profile\": {\"model\": {\"gamma\": 0, \"delta\": 0, \"epsilon\": 0, "
+            "\"eta\": 250}}}]}]}",
+            mix, 1000.0 / 9.0);
+
+        assert_true(n > 0 && (size_t)n < sizeof(buf));
+        if (pl_parse(buf, (size_t)n, &p, err, sizeof(err)) < 0)
+                fail_msg("pipeline does not parse: %s", err);
+        return p;
+}
+
+static void solve_mix(const plan_input *in, plan_stage_mix *ret, pl_plan_entry *ret_entry)
+{
+        plan_problem x;
+        opt_plan plan;
+        char err[256];
+
+        assert_int_equal(plan_problem_build(in, 1, 8000, &x, err, sizeof(err)), 0);
+        assert_int_equal(opt_solve(&x.pr, OPT_SOLVER_GLPK, NULL, &plan), 0);
+        assert_true(plan.feasible);
+        plan_mix_entries(&plan, 0, ret);
+        plan_entries(&plan, 0, ret_entry);
+        opt_plan_done(&plan);
+        plan_problem_done(&x);
+}
+
+/* A mixed plan becomes two entries (one per variant, each its own replicas, the larger share
+ * first); without plan_input.mix, or with the file's "mix": false, one entry. */
+static void test_mix_entries(void **state)
+{
+        pl_pipeline *p = duo_file(""), *off = duo_file("\"mix\": false, ");
+        plan_input in = {.cfg = p, .lambda_rps = 10, .present_rps = 10, .budget_ms = 5000};
+        plan_stage_mix m;
+        pl_plan_entry e;
+
+        (void)state;
+        assert_true(p->mix);
+        assert_false(off->mix);
+        solve_mix(&in, &m, &e);
+        assert_int_equal(m.n, 1);
+        assert_int_equal(m.e[0].variant, 1);
+        assert_int_equal(m.e[0].replicas, 3);
+        assert_true(m.share[0] == 1.0);
+        assert_true(plan_entry_equal(&m.e[0], &e));
+
+        in.mix = true;
+        solve_mix(&in, &m, &e);
+        assert_int_equal(m.n, 2);
+        assert_int_equal(m.e[0].variant, 0);
+        assert_int_equal(m.e[0].replicas, 1);
+        assert_int_equal(m.e[0].batch, 1);
+        assert_int_equal(m.e[0].millicores, 1000);
+        assert_int_equal(m.e[1].variant, 1);
+        assert_int_equal(m.e[1].replicas, 1);
+        assert_true(fabs(m.share[0] - 9.0 / 13.0) < 1e-12);
+        assert_true(fabs(m.share[0] + m.share[1] - 1.0) < 1e-12);
+        assert_int_equal(e.variant, 0); /* plan_entries: the larger group, total replicas */
+        assert_int_equal(e.replicas, 2);
+
+        in.cfg = off;
+        solve_mix(&in, &m, &e);
+        assert_int_equal(m.n, 1);
+        assert_int_equal(m.e[0].variant, 1);
+        pl_pipeline_free(p);
+        pl_pipeline_free(off);
+}
+
+/* The plan in force and the start-up times reach the loading cost: with b × 3 running, a's
+ * start (10 s × 1 core = 10 core-s, weight 0.2: 2 > the mix's gain 1.15) keeps b × 3; with
+ * the mix in force nothing starts and the mix stays; plan_decide runs with both (its variant
+ * slices move the replicas in force with the variants). */
+static void test_mix_loading(void **state)
+{
+        pl_pipeline *p = duo_file("");
+        pl_plan_entry cur = {1, 1, 1000, 3}, e;
+        plan_stage_mix in_force = {.n = 2, .e = {{0, 1, 1000, 1}, {1, 1, 1000, 1}}};
+        plan_input in = {.cfg = p,
+                         .current = &cur,
+                         .lambda_rps = 10,
+                         .present_rps = 10,
+                         .budget_ms = 5000,
+                         .mix = true,
+                         .load_weight = 0.2};
+        plan_stage_mix m;
+        plan_problem x;
+        plan_decision d;
+        char err[256];
+
+        (void)state;
+        assert_int_equal(plan_problem_build(&in, 1, 8000, &x, err, sizeof(err)), 0);
+        assert_non_null(x.stages[0].current_replicas);
+        assert_int_equal(x.stages[0].current_replicas[0], 0);
+        assert_int_equal(x.stages[0].current_replicas[1], 3);
+        assert_true(x.variants[0].startup_s == 10.0);
+        assert_true(x.pls[0].mix && x.pls[0].load_weight == 0.2);
+        assert_int_equal(plan_decide(&x, 0, &d), 0);
+        plan_mix_entries(&d.plan, 0, &m);
+        assert_int_equal(m.n, 1);
+        assert_int_equal(m.e[0].variant, 1);
+        plan_decision_done(&d);
+        plan_problem_done(&x);
+        solve_mix(&in, &m, &e);
+        assert_int_equal(m.n, 1);
+        assert_int_equal(m.e[0].variant, 1);
+        assert_int_equal(m.e[0].replicas, 3);
+
+        in.load_weight = 0.05; /* 0.5 < 1.15: worth starting one a */
+        solve_mix(&in, &m, &e);
+        assert_int_equal(m.n, 2);
+
+        in.load_weight = 0.2;
+        in.current_mix = &in_force;
+        solve_mix(&in, &m, &e);
+        assert_int_equal(m.n, 2);
+        assert_int_equal(plan_problem_build(&in, 1, 8000, &x, err, sizeof(err)), 0);
+        assert_int_equal(x.stages[0].current_replicas[0], 1);
+        assert_int_equal(x.stages[0].current_replicas[1], 1);
+        assert_int_equal(plan_decide(&x, 0, &d), 0);
+        plan_mix_entries(&d.plan, 0, &m);
+        assert_int_equal(m.n, 2);
+        plan_decision_done(&d);
+        plan_problem_done(&x);
+        pl_pipeline_free(p);
+}
+
 int main(int argc, char **argv)
 {
         const struct CMUnitTest translate[] = {
@@ -619,6 +763,10 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_translate),
             cmocka_unit_test(test_translate_pinned),
             cmocka_unit_test(test_translate_bad_points),
+        };
+        const struct CMUnitTest mix[] = {
+            cmocka_unit_test(test_mix_entries),
+            cmocka_unit_test(test_mix_loading),
         };
         const struct CMUnitTest decide[] = {
             cmocka_unit_test(test_hysteresis), cmocka_unit_test(test_present),
@@ -637,6 +785,8 @@ int main(int argc, char **argv)
 
         if (!strcmp(g, "all") || !strcmp(g, "translate"))
                 r |= cmocka_run_group_tests_name("plan.translate", translate, NULL, NULL);
+        if (!strcmp(g, "all") || !strcmp(g, "mix"))
+                r |= cmocka_run_group_tests_name("plan.mix", mix, NULL, NULL);
         if (!strcmp(g, "all") || !strcmp(g, "decide"))
                 r |= cmocka_run_group_tests_name("plan.decide", decide, NULL, NULL);
         if (!strcmp(g, "all") || !strcmp(g, "planner"))
