@@ -492,9 +492,12 @@ static int tick(Sim *s, char *err, size_t errlen)
                 s->res.degraded_solves += d.degraded;
                 plan_entries(&d.plan, 0, next);
                 if (plan_hold_step(&s->hold, cur, next, s->n, s->now, s->c->downscale_delay_us,
-                                   force))
+                                   force)) {
+                        s->res.plan_lambda_rps = d.share * in.lambda_rps;
+                        s->res.plan_budget_ms = in.budget_ms;
                         for (size_t i = 0; i < s->n; i++)
                                 set_plan(&s->stages[i], &next[i]);
+                }
         }
         plan_decision_done(&d);
         plan_problem_done(&x);
@@ -769,6 +772,8 @@ static void figures(Sim *s, sim_result *ret)
                 }
         }
         s->res.sim_s = (double)s->now / 1e6;
+        for (size_t i = 0; i < s->n; i++)
+                s->res.plan[i] = s->stages[i].plan;
         *ret = s->res;
 }
 

@@ -74,6 +74,9 @@ typedef struct sim_result {
         double core_seconds, core_seconds_used;
         double mean_accuracy; /* mean over 200s of the stages' variants' mean; -1 when none */
         uint64_t plan_changes, solves, degraded_solves, events;
+        /* the plan in force at the end, and the rate and budget its decision planned for */
+        pl_plan_entry plan[PL_MAX_STAGES];
+        double plan_lambda_rps, plan_budget_ms;
         double sim_s; /* simulated seconds */
 } sim_result;
 
