@@ -156,12 +156,13 @@ if not smoke:
                           f"{'-':>8} {'-':>7} {'-':>9} {'-':>7} {'-':>6} {'-':>7}  ({r['failed']})")
                     continue
                 oc = v.get("oracle_core_seconds")
+                vo = f"{r['core_seconds'] / oc:.2f}" if oc else "-"
                 print(f"{c:>5} {seg:<12} {v['peak_rps']:>6.0f} {v['mean_rps']:>6.1f} {pol:<11} "
                       f"{r['attainment_pct']:>8.2f} {r['p99_ms'] or 0:>7.0f} {r['core_seconds']:>9.0f} "
-                      f"{(r['core_seconds'] / oc if oc else 0):>7.2f} {r['mean_accuracy'] or 0:>6.2f} "
-                      f"{r['wall_s']:>7.2f}")
-            print(f"{c:>5} {seg:<12} {'':>6} {'':>6} {'oracle':<11} {'':>8} {'':>7} "
-                  f"{v.get('oracle_core_seconds', 0):>9.0f} {'':>7} {v.get('oracle_mean_accuracy', 0):>6.2f}")
+                      f"{vo:>7} {r['mean_accuracy'] or 0:>6.2f} {r['wall_s']:>7.2f}")
+            if v.get("oracle_core_seconds"):
+                print(f"{c:>5} {seg:<12} {'':>6} {'':>6} {'oracle':<11} {'':>8} {'':>7} "
+                      f"{v['oracle_core_seconds']:>9.0f} {'':>7} {v['oracle_mean_accuracy']:>6.2f}")
 twitter = None
 tp = os.path.join(out, "twitter.json")
 if os.path.exists(tp):
