@@ -5,6 +5,13 @@
 #include <assert.h>
 #include <math.h>
 
+uint64_t plan_wake_margin_us(uint64_t head_budget_us)
+{
+        uint64_t m = (uint64_t)(PLAN_WAKE_MARGIN_SHARE * (double)head_budget_us);
+
+        return m > PLAN_WAKE_MARGIN_MIN_US ? m : PLAN_WAKE_MARGIN_MIN_US;
+}
+
 void plan_forecast_params(opt_forecast_params *ret)
 {
         assert(ret);

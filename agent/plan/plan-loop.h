@@ -3,7 +3,8 @@
  * plan-loop — the control loop's settings and rates, and the data plane's service estimate,
  * shared by the agent (agent/control.c, agent/pipeline.c) and the simulator (agent/sim): the
  * forecast's parameters, the rate a tick plans for, the budget window, the rate-jump check's
- * timing, and the time a request still needs from a stage on. Pure functions, no state.
+ * timing, the batcher's wake-up margin, and the time a request still needs from a stage on.
+ * Pure functions, no state.
  */
 #pragma once
 
@@ -29,6 +30,16 @@
 /* The rate-jump check runs this often, and not sooner than this after a tick. */
 #define PLAN_JUMP_CHECK_US   (100ull * 1000ull)
 #define PLAN_JUMP_MIN_AGE_US (200ull * 1000ull)
+
+/* The batcher's wake-up is set this much before the head's latest start: a timer that fires
+ * late on a busy machine (tens of ms were seen with both cores loaded) must not turn a request
+ * that waited for batch-mates into a hopeless one. A share of the head's budget, at least
+ * PLAN_WAKE_MARGIN_MIN_US. */
+#define PLAN_WAKE_MARGIN_MIN_US 2000ull
+#define PLAN_WAKE_MARGIN_SHARE  0.10
+
+/* The wake-up margin for a queue head with this budget (µs). */
+uint64_t plan_wake_margin_us(uint64_t head_budget_us);
 
 /* The agent's forecast parameters (opt_forecast_init). */
 void plan_forecast_params(opt_forecast_params *ret);

@@ -26,9 +26,6 @@
 #define NOISE_FLOOR   (-0.5)   /* a batch never takes less than half its model */
 #define P99_NORMAL_Z  2.326
 #define PI            3.14159265358979323846
-/* The batcher's wake-up margin, as agent/dispatch.c (WAKE_MARGIN_MIN_US, WAKE_MARGIN_SHARE). */
-#define WAKE_MARGIN_MIN_US 2000ull
-#define WAKE_MARGIN_SHARE  0.10
 /* The reactive controller, as tests/bench/bench-trace.py (class Reactive). */
 #define REACTIVE_HEADROOM    1.3
 #define REACTIVE_INTERVAL_US (5 * USEC)
@@ -258,10 +255,7 @@ static void take(Stage *st, Rep *r, uint32_t k)
 
 static uint64_t wake_margin_us(const Stage *st)
 {
-        const Req *head = sq_container_of(sq_peek(&st->q), Req, node);
-        uint64_t m = (uint64_t)(WAKE_MARGIN_SHARE * (double)head->budget_us);
-
-        return m > WAKE_MARGIN_MIN_US ? m : WAKE_MARGIN_MIN_US;
+        return plan_wake_margin_us(sq_container_of(sq_peek(&st->q), Req, node)->budget_us);
 }
 
 static void dispatch(Stage *st)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/plan/plan-loop.h"
 #include "agent/plan/plan.h"
 #include "agent/sim/sim.h"
 
@@ -286,12 +287,39 @@ static void deterministic(void **state)
         pl_pipeline_free(p);
 }
 
+/* The loop's rules the agent and the simulator share (agent/plan/plan-loop.h). */
+static void loop_rules(void **state)
+{
+        opt_latency a = {.kind = OPT_LATENCY_MODEL, .fit = {100, 0, 0, 10, 0}};
+        opt_latency b = {.kind = OPT_LATENCY_MODEL, .fit = {20, 1, 0, 0, 0}};
+        plan_stage_now st[2] = {{&a, 2000}, {&b, 500}};
+        opt_forecast_params fp;
+        double planned, present;
+
+        (void)state;
+        plan_rates(10, 12, 5, &planned, &present);
+        assert_true(fabs(planned - 13) < 1e-12 && fabs(present - 11) < 1e-12);
+        plan_rates(10, 4, 0, &planned, &present); /* never below what arrives now */
+        assert_true(fabs(planned - 10) < 1e-12 && fabs(present - 10) < 1e-12);
+        assert_int_equal(plan_wake_margin_us(1000000), 100000);
+        assert_int_equal(plan_wake_margin_us(5000), PLAN_WAKE_MARGIN_MIN_US);
+        /* stage 0 at batch 4 on 2 cores: 100·4/2 + 10 = 210 ms; stage 1 at batch 1 on 0.5:
+         * 20/0.5 + 1 = 41 ms */
+        assert_int_equal(plan_estimate_us(st, 2, 0, 4), 251000);
+        assert_int_equal(plan_estimate_us(st, 2, 1, 2), 82000);
+        st[1].millicores = 0;
+        assert_int_equal(plan_estimate_us(st, 2, 0, 1), UINT64_MAX / 4);
+        plan_forecast_params(&fp);
+        assert_true(fp.robust && fp.lookback_s == PLAN_FORECAST_LOOKBACK_S &&
+                    fp.horizon_s == PLAN_FORECAST_HORIZON_S);
+}
+
 int main(int argc, char **argv)
 {
         const struct CMUnitTest hand[] = {
             cmocka_unit_test(constant_rate), cmocka_unit_test(overload),
             cmocka_unit_test(step_static),   cmocka_unit_test(step_full),
-            cmocka_unit_test(deterministic),
+            cmocka_unit_test(deterministic), cmocka_unit_test(loop_rules),
         };
         const struct CMUnitTest oracle[] = {
             cmocka_unit_test(oracle_agreement),
