@@ -95,20 +95,30 @@ static sim_result run(const pl_pipeline *p, sim_policy pol, const pl_plan_entry 
         return r;
 }
 
+/* The static plan of one replica of 1 core at batch 1 (50 ms a request, SLO 500 ms) under 20 s
+ * of rates[i] req/s, counted over [from_s, to_s). */
+static sim_result one_replica(const double *rates, uint64_t from_s, uint64_t to_s)
+{
+        pl_pipeline *p = one_stage(50, 500, 1);
+        pl_plan_entry plan = {0, 1, 1000, 1};
+        sim_result r = run(p, SIM_STATIC, &plan, rates, 20, from_s, to_s);
+
+        pl_pipeline_free(p);
+        return r;
+}
+
 /* 10 req/s on one replica of 1 core, 50 ms a request: each is served alone at once. In the
  * window [5, 15) s: 100 requests, all within, p50 = p99 = 50 ms, 1 core × 10 s allocated,
  * 100 × 50 ms × 1 core used. */
 static void constant_rate(void **state)
 {
-        pl_pipeline *p = one_stage(50, 500, 1);
-        pl_plan_entry plan = {0, 1, 1000, 1};
         double rates[20];
         sim_result r;
 
         (void)state;
         for (size_t i = 0; i < 20; i++)
                 rates[i] = 10;
-        r = run(p, SIM_STATIC, &plan, rates, 20, 5, 15);
+        r = one_replica(rates, 5, 15);
         assert_int_equal(r.requests, 100);
         assert_int_equal(r.ok, 100);
         assert_int_equal(r.within, 100);
@@ -117,7 +127,6 @@ static void constant_rate(void **state)
         assert_true(fabs(r.core_seconds - 10.0) < 1e-6);
         assert_true(fabs(r.core_seconds_used - 5.0) < 1e-6);
         assert_true(fabs(r.mean_accuracy - 70.0) < 1e-9);
-        pl_pipeline_free(p);
 }
 
 /* 40 req/s at a capacity of 20 (one replica, 50 ms each, batch 1), SLO 500 ms: the replica is
@@ -126,15 +135,13 @@ static void constant_rate(void **state)
  * 10 used. */
 static void overload(void **state)
 {
-        pl_pipeline *p = one_stage(50, 500, 1);
-        pl_plan_entry plan = {0, 1, 1000, 1};
         double rates[20];
         sim_result r;
 
         (void)state;
         for (size_t i = 0; i < 20; i++)
                 rates[i] = 40;
-        r = run(p, SIM_STATIC, &plan, rates, 20, 5, 15);
+        r = one_replica(rates, 5, 15);
         assert_int_equal(r.requests, 400);
         assert_int_equal(r.ok, 200);
         assert_int_equal(r.within, r.ok);
@@ -143,7 +150,6 @@ static void overload(void **state)
         assert_true(r.p99_ms <= 500.1);
         assert_true(fabs(r.core_seconds - 10.0) < 1e-6);
         assert_true(fabs(r.core_seconds_used - 10.0) < 0.06);
-        pl_pipeline_free(p);
 }
 
 /* A step from 10 to 40 req/s at t = 10 s under the static plan (capacity 20): window [5, 20)
@@ -153,19 +159,16 @@ static void overload(void **state)
  * 9 more at 50 ms each). 50 + 200 + 9 = 259 of 450 = 57.6 %. */
 static void step_static(void **state)
 {
-        pl_pipeline *p = one_stage(50, 500, 1);
-        pl_plan_entry plan = {0, 1, 1000, 1};
         double rates[20];
         sim_result r;
 
         (void)state;
         for (size_t i = 0; i < 20; i++)
                 rates[i] = i < 10 ? 10 : 40;
-        r = run(p, SIM_STATIC, &plan, rates, 20, 5, 20);
+        r = one_replica(rates, 5, 20);
         assert_int_equal(r.requests, 450);
         assert_int_equal(r.ok, 259);
         assert_true(fabs(r.attainment_pct - 100.0 * 259 / 450) < 1e-9);
-        pl_pipeline_free(p);
 }
 
 /* The same step under "full": the rate-jump check replans within a fraction of a second, the
