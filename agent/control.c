@@ -12,30 +12,21 @@
 #include "agent/ebpf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/plan/plan-loop.h"
 #include "agent/plan/plan.h"
 #include "agent/plan/planner.h"
 
 #define BUDGET_RING      512
-#define BUDGET_WINDOW_US (10 * USEC_PER_SEC)
+#define BUDGET_WINDOW_US PLAN_BUDGET_WINDOW_US
 #define SOLVE_TIME_LIMIT 200 /* ms; GLPK keeps its best incumbent past it */
-#define JUMP_CHECK_US    (100 * USEC_PER_MSEC)
-#define JUMP_MIN_AGE_US  (200 * USEC_PER_MSEC)
+#define JUMP_CHECK_US    PLAN_JUMP_CHECK_US
+#define JUMP_MIN_AGE_US  PLAN_JUMP_MIN_AGE_US
 /* A pipeline just added waits this long for its first decision before its workers start from
  * the file's plan (the decision then follows in place): its first plan usually arrives before
  * the first spawn, as when the loop solved inline, and a slow solve holds the loop no longer. */
 #define FIRST_PLAN_WAIT_MS 20
-/* IPA predicts the max of the next 20 s from 120 s because its changes take that long; the agent
- * replans every interval and applies in place, and requests wait in a deadline queue, so it
- * plans for the peak of the last few seconds plus one standard deviation of the per-second
- * noise, a few seconds ahead. Robust terms (optimizer.h): a step of the load, which the rate
- * jump check already answers, must not inflate the trend or the noise for the next minute (a
- * least-squares fit over 120 s planned 44 rps for a steady 30 after a step from 4). */
-#define FORECAST_LOOKBACK_S 30
-#define FORECAST_HORIZON_S  3
-#define FORECAST_RECENT_S   3
-#define FORECAST_K_SIGMA    1.0
-/* A backlog is planned to drain over this many seconds. */
-#define BACKLOG_DRAIN_S 5.0
+/* The forecast's parameters, the backlog's drain and the planned rate: plan-loop.h (shared with
+ * the simulator, agent/sim). */
 
 typedef struct ControlState {
         uint64_t id; /* names the pipeline in a problem on the planner's thread */
@@ -79,12 +70,7 @@ int control_pipeline_init(Pipeline *p)
 
         if (!c)
                 return -ENOMEM;
-        opt_forecast_params_default(&fp);
-        fp.lookback_s = FORECAST_LOOKBACK_S;
-        fp.horizon_s = FORECAST_HORIZON_S;
-        fp.robust = true;
-        fp.recent_s = FORECAST_RECENT_S;
-        fp.k_sigma = FORECAST_K_SIGMA;
+        plan_forecast_params(&fp);
         r = opt_forecast_init(&c->forecast, &fp);
         if (r < 0) {
                 free(c);
@@ -165,9 +151,8 @@ static void observe(Pipeline *p, uint64_t now, double elapsed_s)
         c->floor_ms = floor_ms(p);
         c->budget_ms = planning_budget_ms(p, now);
         /* Plan for the forecast peak, never below what arrives now, plus what waits. */
-        c->present_rps = c->observed_rps + (double)queued / BACKLOG_DRAIN_S;
-        c->planned_rps = fmax(opt_forecast_next(&c->forecast), c->observed_rps) +
-                         (double)queued / BACKLOG_DRAIN_S;
+        plan_rates(c->observed_rps, opt_forecast_next(&c->forecast), queued, &c->planned_rps,
+                   &c->present_rps);
 }
 
 /* Observes every pipeline and builds the problem of this tick. Returns 0, -ENOENT when there is

@@ -9,17 +9,14 @@
 #include "agent/bounded.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/plan/plan-loop.h"
 
 #define DROP_CHUNK 64
 /* A batch frame: header and batch head, then per item a 12-byte record (protocol.c); the reply
  * adds a status byte per item. Counted with margin so the reply to an echo also fits. */
 #define FRAME_FIXED    64u
 #define FRAME_PER_ITEM 16u
-/* The batcher's wake-up is set this much before the head's latest start: a timer that fires
- * late on a busy machine (tens of ms were seen with both cores loaded) must not turn a request
- * that waited for batch-mates into a hopeless one. A share of the head's budget, at least: */
-#define WAKE_MARGIN_MIN_US (2 * USEC_PER_MSEC)
-#define WAKE_MARGIN_SHARE  0.10
+/* The batcher's wake-up margin: plan_wake_margin_us (agent/plan/plan-loop.h). */
 
 Request *request_new(Manager *m, Pipeline *p)
 {
@@ -302,7 +299,7 @@ static uint64_t wake_margin_us(const Stage *s)
 {
         const Request *head = sq_container_of(sq_peek(&s->queue), Request, node);
 
-        return MAX(WAKE_MARGIN_MIN_US, (uint64_t)(WAKE_MARGIN_SHARE * (double)head->budget_us));
+        return plan_wake_margin_us(head->budget_us);
 }
 
 void stage_dispatch(Stage *s, uint64_t now)

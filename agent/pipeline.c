@@ -7,6 +7,7 @@
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/plan/plan-loop.h"
 #include "agent/plan/plan.h"
 
 /* RLS forgetting factor: memory of ~50 batches, so the model follows a change within a few
@@ -137,17 +138,12 @@ uint64_t stage_estimate_us(uint32_t batch, void *userdata)
 {
         Stage *s = userdata;
         Pipeline *p = s->pipeline;
-        double ms = opt_latency_eval_ms(&s->models[s->plan.variant], batch, s->plan.millicores);
+        plan_stage_now st[PL_MAX_STAGES];
 
-        /* Later stages at batch 1: the least they can take, so a request is dropped early only
-         * when it surely cannot make it. */
-        for (size_t j = s->index + 1; j < p->cfg->n_stages; j++) {
-                Stage *t = &p->stages[j];
-                ms += opt_latency_eval_ms(&t->models[t->plan.variant], 1, t->plan.millicores);
-        }
-        if (!isfinite(ms) || ms < 0)
-                return UINT64_MAX / 4;
-        return (uint64_t)(ms * 1000.0);
+        for (size_t j = 0; j < p->cfg->n_stages; j++)
+                st[j] = (plan_stage_now){&p->stages[j].models[p->stages[j].plan.variant],
+                                         p->stages[j].plan.millicores};
+        return plan_estimate_us(st, p->cfg->n_stages, s->index, batch);
 }
 
 uint32_t stage_allocated_millicores(const Stage *s)

@@ -6,8 +6,12 @@ if(NOT TARGET sponge_loadgen)
   include(${CMAKE_CURRENT_LIST_DIR}/loadgen.cmake)
 endif()
 
+# The computation is a library (tests/bench/oracle.h): sponge-sim (agent/sim) links it too.
+add_library(sponge_bench_oracle STATIC ${PROJECT_SOURCE_DIR}/tests/bench/oracle.c)
+target_include_directories(sponge_bench_oracle PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(sponge_bench_oracle PUBLIC sponge_plan PkgConfig::JANSSON m)
 add_executable(bench-oracle ${PROJECT_SOURCE_DIR}/tests/bench/bench-oracle.c)
-target_link_libraries(bench-oracle PRIVATE sponge_plan sponge_loadgen
+target_link_libraries(bench-oracle PRIVATE sponge_bench_oracle sponge_loadgen
                                            PkgConfig::JANSSON m)
 
 # One policy (full) on 60 s of the bursty slice, with the same analysis, report and plots as
