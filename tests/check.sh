@@ -7,7 +7,8 @@
 # a real regression fails both times. The control-loop tests (agent.control-*) judge plans by
 # the workers' real speed, which the sanitizers change 10-50x; they run in the first pass only
 # (the agent's code paths run under ASan in the other agent.* tests); so does cluster.haproxy,
-# which judges request shares and SLOs of three nodes on two cores.
+# which judges request shares and SLOs of three nodes on two cores, and ui.live, whose browser
+# check needs a 100-millicore worker to answer within its batch deadline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
