@@ -23,6 +23,7 @@
 
 #include "agent/plan/plan.h"
 #include "agent/sim/sim.h"
+#include "agent/util.h"
 #include "tests/bench/loadgen.h"
 #include "tests/bench/oracle.h"
 
@@ -52,12 +53,6 @@ typedef struct Opts {
         bool no_oracle;
 } Opts;
 
-static void freep(void *p)
-{
-        free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
-
 static double wall_s(void)
 {
         struct timespec ts;
@@ -66,14 +61,12 @@ static double wall_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The agent's number parsers (agent/util.h) within [lo, hi]. */
 static int parse_num(const char *s, double lo, double hi, double *ret)
 {
-        char *e;
         double v;
 
-        errno = 0;
-        v = strtod(s, &e);
-        if (e == s || *e || errno || !isfinite(v) || v < lo || v > hi)
+        if (parse_double(s, &v) < 0 || v < lo || v > hi)
                 return -EINVAL;
         *ret = v;
         return 0;
@@ -81,11 +74,11 @@ static int parse_num(const char *s, double lo, double hi, double *ret)
 
 static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
 {
-        double v;
+        uint64_t v;
 
-        if (parse_num(s, (double)lo, (double)hi, &v) < 0 || v != floor(v))
+        if (parse_u64(s, &v) < 0 || v < lo || v > hi)
                 return -EINVAL;
-        *ret = (uint64_t)v;
+        *ret = v;
         return 0;
 }
 

@@ -3,7 +3,8 @@
 # run of tests/bench/bench-sim.sh.
 # sponge_loadgen and sponge_bench_oracle come from loadgen.cmake and bench-trace.cmake, included
 # before this file (tests/CMakeLists.txt lists sim after bench-trace).
-add_executable(sponge-sim ${PROJECT_SOURCE_DIR}/agent/sim/main.c)
+# agent/util.c: the agent's number parsers and cleanup helpers (no library of its own yet).
+add_executable(sponge-sim ${PROJECT_SOURCE_DIR}/agent/sim/main.c ${PROJECT_SOURCE_DIR}/agent/util.c)
 target_link_libraries(sponge-sim PRIVATE sponge_sim sponge_bench_oracle sponge_loadgen
                                          PkgConfig::JANSSON m)
 
