@@ -162,19 +162,19 @@ static int prepare(Manager *m, uint64_t now, plan_problem *ret)
         ControlLoop *cl = m->control;
         double elapsed = cl->last_tick_us ? (double)(now - cl->last_tick_us) / 1e6 : 1.0;
         size_t np = 0, k = 0;
-        bool was = m->contended;
+        bool was = m->measured_contended;
         char err[256];
 
         cl->last_tick_us = now;
         for (Pipeline *p = m->pipelines; p; p = p->next, np++)
                 observe(p, now, fmax(elapsed, 0.05));
-        m->usable_millicores = ebpf_usable_millicores(m, &m->contended);
-        if (m->contended != was)
+        m->measured_millicores = ebpf_usable_millicores(m, &m->measured_contended);
+        if (m->measured_contended != was)
                 log_warning("Node %s: planning with %u of %u millicores",
-                            m->contended ? "contended (workers wait for CPU although "
-                                           "not throttled)"
-                                         : "no longer contended",
-                            m->usable_millicores, m->capacity_millicores);
+                            m->measured_contended ? "contended (workers wait for CPU although "
+                                                    "not throttled)"
+                                                  : "no longer contended",
+                            m->measured_millicores, m->capacity_millicores);
         if (np == 0)
                 return plan_problem_build(NULL, 0, 0, ret, err, sizeof(err));
 
@@ -199,7 +199,7 @@ static int prepare(Manager *m, uint64_t now, plan_problem *ret)
                     .id = p->control->id,
                 };
         }
-        return plan_problem_build(in, np, m->usable_millicores, ret, err, sizeof(err));
+        return plan_problem_build(in, np, m->measured_millicores, ret, err, sizeof(err));
 }
 
 /* The live pipeline a problem's pipeline k was built from, or NULL when it has since been
@@ -287,7 +287,9 @@ static void apply(Manager *m, const plan_problem *x, const plan_decision *d, int
                         now_plan[i] = owners[k]->stages[i].plan;
                 cur[k] = now_plan;
         }
-        force = plan_would_overcommit(x, &d->plan, cur, m->usable_millicores);
+        force = plan_would_overcommit(x, &d->plan, cur, x->pr.node_millicores);
+        m->usable_millicores = x->pr.node_millicores;
+        m->contended = m->measured_contended;
         for (size_t k = 0; k < n; k++) {
                 Pipeline *p = owners[k];
                 if (!p)

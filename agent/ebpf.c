@@ -137,8 +137,8 @@ unsigned ebpf_usable_millicores(Manager *m, bool *ret_contended)
          * ask for: plan with that much of the node, never below every stage's minimum. */
         usable = (uint32_t)((double)m->capacity_millicores * (1.0 - worst));
         /* Halfway from the last figure: one noisy interval must not halve the plan. */
-        if (m->usable_millicores)
-                usable = (usable + m->usable_millicores) / 2;
+        if (m->measured_millicores)
+                usable = (usable + m->measured_millicores) / 2;
         *ret_contended = worst > 0;
         return MAX(usable, MIN(floor, m->capacity_millicores));
 }

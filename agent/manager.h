@@ -198,9 +198,13 @@ struct Manager {
         rqd *bpf;                             /* owned; NULL when eBPF is off */
         char bpf_note[256];                   /* why eBPF is on or off, for the status */
         uint64_t bpf_keys[RQD_MAX_KEYS / 64]; /* rqdelay keys in use (one per stage) */
-        bool contended;
-        uint32_t usable_millicores; /* capacity the last plan was made with */
-        double cpu_wait_share;      /* workers' run-queue wait share, smoothed (ebpf.c) */
+        bool contended;                       /* as measured for the last plan applied */
+        uint32_t usable_millicores;           /* capacity the last plan applied was made with */
+        /* The last measurement (smoothed), published to the two above when the plan made
+         * with it is applied: status never pairs a new figure with the plan of the old. */
+        bool measured_contended;
+        uint32_t measured_millicores;
+        double cpu_wait_share; /* workers' run-queue wait share, smoothed (ebpf.c) */
 };
 
 /* ---- manager.c ---- */
