@@ -51,6 +51,10 @@ typedef struct Opts {
         double slo_ms, noise;
         uint32_t node_millicores;
         bool no_oracle;
+        /* ablations (tests/bench/README.md, "where the core-seconds go"); 0 / -1 = unset */
+        bool no_headroom;
+        int64_t startup_ms, downscale_delay_ms, interval_ms;
+        uint64_t millicore_step;
 } Opts;
 
 static double wall_s(void)
@@ -145,6 +149,9 @@ static void usage(FILE *f)
             "                  [--node-millicores M (2000)] [--warmup-s S (5)] [--slo-ms X]\n"
             "                  [--ghent FILE --image-bytes B] [--seed N (1)] [--noise F (1)]\n"
             "                  [--no-oracle]\n"
+            "  ablations:      [--no-headroom] [--downscale-delay-ms N (5000)]\n"
+            "                  [--interval-ms N (1000)] [--startup-ms N (the file's)]\n"
+            "                  [--millicore-step N (the file's)]\n"
             "bench-trace's policies on a simulated node, driven by the agent's own decision\n"
             "code; bench-trace's table per segment, then one JSON object (agent/sim/README.md).\n",
             f);
@@ -165,13 +172,24 @@ static int parse_args(int argc, char **argv, Opts *o)
             {"seed", required_argument, NULL, 's'},
             {"noise", required_argument, NULL, 'n'},
             {"no-oracle", no_argument, NULL, 'O'},
+            {"no-headroom", no_argument, NULL, 'H'},
+            {"downscale-delay-ms", required_argument, NULL, 'D'},
+            {"interval-ms", required_argument, NULL, 'I'},
+            {"startup-ms", required_argument, NULL, 'U'},
+            {"millicore-step", required_argument, NULL, 'M'},
             {"help", no_argument, NULL, 'h'},
             {0},
         };
         uint64_t u;
         int c, li = 0, r = 0;
 
-        *o = (Opts){.warmup_s = 5, .seed = 1, .noise = 1.0, .node_millicores = 2000};
+        *o = (Opts){.warmup_s = 5,
+                    .seed = 1,
+                    .noise = 1.0,
+                    .node_millicores = 2000,
+                    .startup_ms = -1,
+                    .downscale_delay_ms = -1,
+                    .interval_ms = -1};
         parse_policies("static,reactive,horizontal,vertical,full", o->policy);
         while (r == 0 && (c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
                 switch (c) {
@@ -212,6 +230,20 @@ static int parse_args(int argc, char **argv, Opts *o)
                         break;
                 case 'O':
                         o->no_oracle = true;
+                        break;
+                case 'H':
+                        o->no_headroom = true;
+                        break;
+                case 'D':
+                case 'I':
+                case 'U':
+                        r = parse_uint(optarg, c == 'I' ? 10 : 0, 3600000, &u);
+                        *(c == 'D'   ? &o->downscale_delay_ms
+                          : c == 'I' ? &o->interval_ms
+                                     : &o->startup_ms) = (int64_t)u;
+                        break;
+                case 'M':
+                        r = parse_uint(optarg, 1, 100000, &o->millicore_step);
                         break;
                 case 'h':
                         usage(stdout);
@@ -472,6 +504,11 @@ static int run_segment(const Opts *o, const pl_pipeline *p, const Segment *g, co
                 c.count_to_us = (o->warmup_s + g->length) * 1000000ull;
                 c.seed = o->seed;
                 c.noise = o->noise;
+                c.no_headroom = o->no_headroom;
+                if (o->downscale_delay_ms >= 0)
+                        c.downscale_delay_us = (uint64_t)o->downscale_delay_ms * 1000;
+                if (o->interval_ms >= 0)
+                        c.interval_us = (uint64_t)o->interval_ms * 1000;
                 t0 = wall_s();
                 r = sim_run(&c, &res, err, sizeof(err));
                 if (r < 0) {
@@ -490,6 +527,29 @@ static int run_segment(const Opts *o, const pl_pipeline *p, const Segment *g, co
         return ret;
 }
 
+/* The ablations that change the pipeline itself (its start-up times and millicore grid): the
+ * oracle sees them too. */
+static int ablate(const Opts *o, pl_pipeline *p, char *err, size_t errlen)
+{
+        for (size_t i = 0; i < p->n_stages; i++) {
+                pl_stage *st = &p->stages[i];
+
+                for (size_t k = 0; o->startup_ms >= 0 && k < st->n_variants; k++)
+                        st->variants[k].startup_us = (uint64_t)o->startup_ms * 1000;
+                if (!o->millicore_step)
+                        continue;
+                if ((st->millicores_max - st->millicores_min) % o->millicore_step)
+                        return snprintf(err, errlen,
+                                        "--millicore-step %" PRIu64
+                                        " does not divide stage %s's range %u..%u",
+                                        o->millicore_step, st->name, st->millicores_min,
+                                        st->millicores_max),
+                               -EINVAL;
+                st->millicores_step = (uint32_t)o->millicore_step;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         _cleanup_pl_pipeline_ pl_pipeline *p = NULL;
@@ -504,6 +564,8 @@ int main(int argc, char **argv)
         if (parse_args(argc, argv, &o) < 0)
                 return 2;
         r = pl_load_file(o.pipeline, &p, err, sizeof(err));
+        if (r == 0)
+                r = ablate(&o, p, err, sizeof(err));
         if (r == 0 && o.ghent)
                 r = lg_ghent_load(o.ghent, o.image_bytes, &net, &n_net, err, sizeof(err));
         if (r < 0 || !segs)

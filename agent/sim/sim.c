@@ -469,6 +469,8 @@ static int tick(Sim *s, char *err, size_t errlen)
                 cur[i] = s->stages[i].plan;
         }
         plan_rates(observed, opt_forecast_next(&s->forecast), queued, &s->planned_rps, &present);
+        if (s->c->no_headroom)
+                s->planned_rps = present;
         if (s->pinned)
                 return 0; /* the agent solves but never acts on a pinned pipeline */
         plan_input in = {.cfg = &s->cfg,

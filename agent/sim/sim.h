@@ -58,6 +58,9 @@ typedef struct sim_config {
         uint64_t downscale_delay_us; /* 5 s */
         uint64_t max_wait_us;        /* batcher's cap on waiting (1 s) */
         uint32_t solve_time_limit_ms;
+        /* Ablation (tests/bench/README.md, "where the core-seconds go"): plan for the rate that
+         * arrives now plus the backlog, without the forecast's headroom. */
+        bool no_headroom;
 } sim_config;
 
 /* Fills the agent's defaults (interval, delays, noise 1, seed 1, solve limit 200 ms). */

@@ -12,8 +12,11 @@
 #      48 and 96 cores (--cores), every policy, with video.json's stages opened to 64 replicas of
 #      up to 32 cores (the file's own ranges fit a 2-core node); wall time per run;
 #   3. --twitter: the whole Twitter trace (1,899,061 s) in one run, policy full, 96 cores.
-# --smoke (CI, no root, ~seconds): part 1 on the first 55 s of bursty, from ../shared/data or the
-#   slices in tests/data; fails unless every policy produced figures and the JSON parses.
+#   4. where the core-seconds above the oracle go: part 1's segments, vertical and full, each
+#      ablation of sponge-sim alone (no forecast headroom, no downscale delay, instant start-up,
+#      a 10-millicore grid, a 250 ms interval, no service-time noise) and the first ones together.
+# --smoke (CI, no root, ~seconds): parts 1 and 4 on the first 55 s of bursty, from ../shared/data
+#   or the slices in tests/data; fails unless every run produced figures and the JSON parses.
 # Exit: 0 done; 1 a run failed; 77 no trace available. See tests/bench/README.md, bench-sim.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -79,6 +82,19 @@ EOF
     tail -n 1 "$out/scale-$c.txt" >"$out/scale-$c.json"
   done
 fi
+# 4. ablations
+ablations=("base:" "no-headroom:--no-headroom" "no-downscale-delay:--downscale-delay-ms 0"
+  "instant-start:--startup-ms 0" "grid-10mc:--millicore-step 10" "interval-250ms:--interval-ms 250"
+  "no-noise:--noise 0" "headroom+delay+start:--no-headroom --downscale-delay-ms 0 --startup-ms 0"
+  "all-but-noise:--no-headroom --downscale-delay-ms 0 --startup-ms 0 --millicore-step 10")
+for a in "${ablations[@]}"; do
+  # shellcheck disable=SC2086 # the flags split on purpose
+  sim --pipeline "$src/pipelines/examples/video.json" "${segs[@]}" --policies vertical,full \
+    ${a#*:} 2>"$out/ablate-${a%%:*}.err" | tail -n 1 >"$out/ablate-${a%%:*}.json" ||
+    echo "bench-sim: ablation ${a%%:*} failed: $(cat "$out/ablate-${a%%:*}.err")" >&2
+  echo "${a%%:*}" >>"$out/ablations"
+done
+
 # 3. the whole Twitter trace
 if [ "$twitter" = 1 ]; then
   n=$(zcat "$trace" | wc -l)
@@ -163,13 +179,42 @@ if not smoke:
             if v.get("oracle_core_seconds"):
                 print(f"{c:>5} {seg:<12} {'':>6} {'':>6} {'oracle':<11} {'':>8} {'':>7} "
                       f"{v['oracle_core_seconds']:>9.0f} {'':>7} {v['oracle_mean_accuracy']:>6.2f}")
+print("\n== where the core-seconds above the oracle go (one ablation at a time; the oracle is "
+      "per-second least cores with perfect foresight, any variant)")
+print(f"{'segment':<12} {'policy':<9} {'ablation':<21} {'attain%':>7} {'p99ms':>6} {'core-s':>7} "
+      f"{'d core-s':>8} {'/oracle':>7} {'/static':>7} {'acc':>6} {'chg':>4}")
+ablate, base = {}, {}
+for name in open(os.path.join(out, "ablations")).read().split():
+    try:
+        aj = json.load(open(os.path.join(out, f"ablate-{name}.json")))
+    except (OSError, ValueError):
+        problems.append(f"ablation {name}: no JSON")
+        continue
+    for seg, v in aj["segments"].items():
+        oc = v.get("oracle_core_seconds")
+        st = valid["segments"].get(seg, {}).get("policies", {}).get("static", {}).get("core_seconds")
+        for pol, r in v["policies"].items():
+            if "failed" in r or r["requests"] <= 0:
+                problems.append(f"ablation {name} {seg}/{pol}: {r.get('failed', 'empty figures')}")
+                continue
+            b = base.setdefault((seg, pol), r["core_seconds"])
+            row = {k: r[k] for k in ("attainment_pct", "p99_ms", "core_seconds", "mean_accuracy",
+                                     "plan_changes")}
+            row.update({"d_core_seconds": round(r["core_seconds"] - b, 1), "oracle_core_seconds": oc,
+                        "per_oracle": round(r["core_seconds"] / oc, 3) if oc else None,
+                        "per_static": round(r["core_seconds"] / st, 3) if st else None})
+            ablate.setdefault(seg, {}).setdefault(pol, {})[name] = row
+            print(f"{seg:<12} {pol:<9} {name:<21} {r['attainment_pct']:>7.2f} {r['p99_ms'] or 0:>6.0f} "
+                  f"{r['core_seconds']:>7.1f} {row['d_core_seconds']:>+8.1f} "
+                  f"{row['per_oracle'] or 0:>7.2f} {row['per_static'] or 0:>7.2f} "
+                  f"{r['mean_accuracy'] or 0:>6.2f} {r['plan_changes']:>4}")
 twitter = None
 tp = os.path.join(out, "twitter.json")
 if os.path.exists(tp):
     twitter = json.load(open(tp))["segments"]["twitter"]
 for p in problems:
     print(f"bench-sim: FAIL: {p}", file=sys.stderr)
-print(json.dumps({"validation": validation, "scale": scale, "twitter": twitter,
+print(json.dumps({"validation": validation, "ablations": ablate, "scale": scale, "twitter": twitter,
                   "simulated": True, "ok": not problems}, separators=(",", ":")))
 sys.exit(1 if problems else 0)
 EOF

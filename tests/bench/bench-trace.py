@@ -457,6 +457,8 @@ class Run:
                 "cgroup": {"root": self.ctx.cg.root},
                 "millicores": self.ctx.args.node_millicores,
                 "log_level": "info"}
+        if self.ctx.args.downscale_delay_ms is not None:
+            node["downscale_delay_ms"] = self.ctx.args.downscale_delay_ms
         with open(os.path.join(self.dir, "node.json"), "w") as f:
             json.dump(node, f, indent=1)
         self.log = open(os.path.join(self.dir, "sponged.log"), "w")
@@ -982,6 +984,8 @@ def main():
     ap.add_argument("--warmup-s", type=int, default=5,
                     help="trace seconds replayed before the segment, not counted")
     ap.add_argument("--body-bytes", type=int, default=1024)
+    ap.add_argument("--downscale-delay-ms", type=int, default=None,
+                    help="the agent's downscale_delay_ms (default: the agent's own, 5000)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="output directory (default BUILD/bench-trace)")
     ap.add_argument("--sanitized", action="store_true",

@@ -21,7 +21,7 @@ for a in "$@"; do
   # BUILD_DIR: the first word that is neither an option nor an option's value
   case "$prev" in
   --segment|--policies|--pipeline|--slo-ms|--image-bytes|--node-millicores|--warmup-s|\
-  --body-bytes|--seed|--out|--build) args+=("$a") ;;
+  --body-bytes|--seed|--out|--build|--downscale-delay-ms) args+=("$a") ;;
   *) if [ -z "$build" ] && [ "${a#-}" = "$a" ]; then build=$a; else args+=("$a"); fi ;;
   esac
   prev=$a

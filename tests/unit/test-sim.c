@@ -193,6 +193,58 @@ static void step_full(void **state)
         pl_pipeline_free(p);
 }
 
+static sim_result run_ablated(const pl_pipeline *p, const double *rates, size_t n, uint64_t from_s,
+                              uint64_t to_s, uint64_t delay_us, bool no_headroom)
+{
+        Even e = {.rate = rates, .n = n, .piece_us = S};
+        char err[512] = "";
+        sim_config c;
+        sim_result r;
+
+        sim_config_defaults(&c);
+        c.cfg = p;
+        c.policy = SIM_FULL;
+        c.next_arrival = even_next;
+        c.arrival_ud = &e;
+        c.slo_ms = (double)p->slo_us / 1000.0;
+        c.count_from_us = from_s * S;
+        c.count_to_us = to_s * S;
+        c.downscale_delay_us = delay_us;
+        c.no_headroom = no_headroom;
+        if (sim_run(&c, &r, err, sizeof(err)) < 0)
+                fail_msg("sim_run: %s", err);
+        return r;
+}
+
+/* The ablations bench-sim's part 4 uses, under "full". On a step down from 40 to 10 req/s the
+ * agent's 5-s hold keeps the 40-req/s allocation (>= 2 cores) through [10, 15); without the hold
+ * the plan steps down sooner. On a ramp (10 + 1 req/s each second) the forecast plans above the
+ * rate that arrives (its trend); without its headroom no decision plans above the rate of its
+ * interval (at most 29). Every run serves all requests in time. */
+static void ablations(void **state)
+{
+        pl_pipeline *p = one_stage(50, 500, 4);
+        double down[20], ramp[20];
+        sim_result held, no_delay, ahead, bare;
+
+        (void)state;
+        for (size_t i = 0; i < 20; i++) {
+                down[i] = i < 10 ? 40 : 10;
+                ramp[i] = 10.0 + (double)i;
+        }
+        held = run_ablated(p, down, 20, 10, 15, 5 * S, false);
+        no_delay = run_ablated(p, down, 20, 10, 15, 0, false);
+        ahead = run_ablated(p, ramp, 20, 5, 20, 5 * S, false);
+        bare = run_ablated(p, ramp, 20, 5, 20, 5 * S, true);
+        assert_true(held.core_seconds >= 2.0 * 5 - 1e-9);
+        assert_true(no_delay.core_seconds < held.core_seconds - 0.5);
+        assert_true(ahead.plan_lambda_rps > bare.plan_lambda_rps + 0.5);
+        assert_true(bare.plan_lambda_rps <= 29.0 + 1e-6); /* never above what arrived */
+        assert_true(held.attainment_pct >= 99.9 && no_delay.attainment_pct >= 99.9 &&
+                    ahead.attainment_pct >= 99.9 && bare.attainment_pct >= 99.9);
+        pl_pipeline_free(p);
+}
+
 /* Two stages, one variant each, margins 0: at a constant rate the plan in force at the end has
  * the exhaustive solver's optimal objective for the rate and budget its decision planned for. */
 static void oracle_agreement(void **state)
@@ -323,6 +375,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(constant_rate), cmocka_unit_test(overload),
             cmocka_unit_test(step_static),   cmocka_unit_test(step_full),
             cmocka_unit_test(deterministic), cmocka_unit_test(loop_rules),
+            cmocka_unit_test(ablations),
         };
         const struct CMUnitTest oracle[] = {
             cmocka_unit_test(oracle_agreement),
