@@ -34,11 +34,15 @@ packages=(
 )
 
 # `setup.sh --run`: only what building and running sponged (and agent/demo.sh) needs — the
-# toolchain (clang and bpftool build the eBPF probe), the libraries, curl and python3 for the
-# demo. Everything else above is for tests, benchmarks, VMs, fuzzing and docs.
+# toolchain (clang and bpftool build the eBPF probe), the libraries, curl, and for the demo's
+# PyTorch pipeline python3, python3-torch and the Fashion-MNIST test images it sends.
+# Everything else above is for tests, benchmarks, VMs, fuzzing and docs.
+run_only=0
 if [ "${1:-}" = "--run" ]; then
+  run_only=1
   packages=(build-essential cmake gcc clang pkg-config libcgroup-dev libbpf-dev bpftool libelf-dev
-            zlib1g-dev libmicrohttpd-dev libglpk-dev libjansson-dev libcmocka-dev curl python3)
+            zlib1g-dev libmicrohttpd-dev libglpk-dev libjansson-dev libcmocka-dev curl python3
+            python3-torch dataset-fashion-mnist)
 elif [ -n "${1:-}" ]; then
   echo "usage: setup.sh [--run]   (no argument: everything, for tests; --run: build + run)" >&2
   exit 2
@@ -49,8 +53,10 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 # The Kubernetes manifest check (k8s.manifests) runs Node.js: the machine's own, else Debian's.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+if [ "$run_only" = 0 ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup.sh: all ${#packages[@]} packages present"
   exit 0
