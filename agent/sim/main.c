@@ -538,12 +538,12 @@ static int ablate(const Opts *o, pl_pipeline *p, char *err, size_t errlen)
                         st->variants[k].startup_us = (uint64_t)o->startup_ms * 1000;
                 if (!o->millicore_step)
                         continue;
-                if ((st->millicores_max - st->millicores_min) % o->millicore_step)
+                /* dividing the file's step keeps every point of its grid (plans included) */
+                if (st->millicores_step % o->millicore_step)
                         return snprintf(err, errlen,
                                         "--millicore-step %" PRIu64
-                                        " does not divide stage %s's range %u..%u",
-                                        o->millicore_step, st->name, st->millicores_min,
-                                        st->millicores_max),
+                                        " does not divide stage %s's step %u",
+                                        o->millicore_step, st->name, st->millicores_step),
                                -EINVAL;
                 st->millicores_step = (uint32_t)o->millicore_step;
         }

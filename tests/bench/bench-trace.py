@@ -995,6 +995,8 @@ def main():
                     help="CI: full policy only, 60 s of the bursty segment, port 18829; exit 1 "
                          "when the harness produced something broken")
     a = ap.parse_args()
+    if a.downscale_delay_ms is not None and not 0 <= a.downscale_delay_ms <= 3600000:
+        ap.error("--downscale-delay-ms: expected 0..3600000 (the agent's range)")
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     a.pipeline = os.path.abspath(a.pipeline or os.path.join(src, "pipelines", "examples", "video.json"))
     if a.smoke:

@@ -71,28 +71,37 @@ static pl_pipeline *one_stage(double gamma, double slo_ms, uint32_t max_batch)
         return p;
 }
 
-static sim_result run(const pl_pipeline *p, sim_policy pol, const pl_plan_entry *plan,
-                      const double *rates, size_t n, uint64_t from_s, uint64_t to_s)
+/* Runs `c` (the caller's policy, plan and knobs) on p under evenly spaced arrivals, counting
+ * [from_s, to_s). */
+static sim_result run_config(sim_config *c, const pl_pipeline *p, const double *rates, size_t n,
+                             uint64_t from_s, uint64_t to_s)
 {
         Even e = {.rate = rates, .n = n, .piece_us = S};
         char err[512] = "";
-        sim_config c;
         sim_result r;
         int k;
 
-        sim_config_defaults(&c);
-        c.cfg = p;
-        c.policy = pol;
-        c.plan = plan;
-        c.next_arrival = even_next;
-        c.arrival_ud = &e;
-        c.slo_ms = (double)p->slo_us / 1000.0;
-        c.count_from_us = from_s * S;
-        c.count_to_us = to_s * S;
-        k = sim_run(&c, &r, err, sizeof(err));
+        c->cfg = p;
+        c->next_arrival = even_next;
+        c->arrival_ud = &e;
+        c->slo_ms = (double)p->slo_us / 1000.0;
+        c->count_from_us = from_s * S;
+        c->count_to_us = to_s * S;
+        k = sim_run(c, &r, err, sizeof(err));
         if (k < 0)
                 fail_msg("sim_run: %d %s", k, err);
         return r;
+}
+
+static sim_result run(const pl_pipeline *p, sim_policy pol, const pl_plan_entry *plan,
+                      const double *rates, size_t n, uint64_t from_s, uint64_t to_s)
+{
+        sim_config c;
+
+        sim_config_defaults(&c);
+        c.policy = pol;
+        c.plan = plan;
+        return run_config(&c, p, rates, n, from_s, to_s);
 }
 
 /* The static plan of one replica of 1 core at batch 1 (50 ms a request, SLO 500 ms) under 20 s
@@ -196,24 +205,13 @@ static void step_full(void **state)
 static sim_result run_ablated(const pl_pipeline *p, const double *rates, size_t n, uint64_t from_s,
                               uint64_t to_s, uint64_t delay_us, bool no_headroom)
 {
-        Even e = {.rate = rates, .n = n, .piece_us = S};
-        char err[512] = "";
         sim_config c;
-        sim_result r;
 
         sim_config_defaults(&c);
-        c.cfg = p;
         c.policy = SIM_FULL;
-        c.next_arrival = even_next;
-        c.arrival_ud = &e;
-        c.slo_ms = (double)p->slo_us / 1000.0;
-        c.count_from_us = from_s * S;
-        c.count_to_us = to_s * S;
         c.downscale_delay_us = delay_us;
         c.no_headroom = no_headroom;
-        if (sim_run(&c, &r, err, sizeof(err)) < 0)
-                fail_msg("sim_run: %s", err);
-        return r;
+        return run_config(&c, p, rates, n, from_s, to_s);
 }
 
 /* The ablations bench-sim's part 4 uses, under "full". On a step down from 40 to 10 req/s the
