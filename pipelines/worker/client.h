@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * client.h — the agent side of one worker connection, for tools and tests (static library
- * sponge_worker_client, prefix spc_): integration tests start real workers with spc_spawn(); the
- * profiler reads frames with it. The agent and the profiler start workers through the agent's
- * one spawn path (agent/spawn.h), which adds the trust boundary's rules (capabilities, fds,
- * worker user, trusted worker directories).
+ * sponge_worker_client, prefix spc_). It never starts a worker: the agent, the profiler and the
+ * tests start workers through the agent's one spawn path (agent/spawn.h: capabilities, fds,
+ * environment, worker user, placement before execve) and wrap the pid and socket it returns
+ * in an spc_conn.
  *
  * What it does
- *   spc_spawn() creates a connected socketpair, forks, lets the caller place the child (e.g.
- *   attach it to a cgroup) BEFORE the child execs — so the loading already runs under the
- *   limit —, then execs argv with SPONGE_SOCKET_FD set. spc_read_frame() reads one frame with a
- *   deadline (never blocks past it); spc_send() writes a whole buffer; spc_stop() sends
- *   SHUTDOWN, waits, and SIGKILLs after a deadline.
+ *   spc_read_frame() reads one frame with a deadline (never blocks past it); spc_send() writes
+ *   a whole buffer; spc_wait_ready() and spc_set_threads() speak the start of the protocol;
+ *   spc_stop() sends SHUTDOWN, waits, and SIGKILLs after a deadline.
  *
  * Invariants
- *   - Every fd is O_CLOEXEC; only the worker's end of the socketpair crosses execve.
  *   - A frame is returned only when complete and valid (spp_frame_parse); it borrows from the
  *     connection's read buffer until spc_frame_done().
  *   - After spc_stop()/spc_kill() the child is reaped; the struct can be discarded.
@@ -36,20 +33,6 @@ typedef struct spc_conn {
         spp_buf rbuf;
         size_t pending; /* bytes of the frame last returned, dropped by spc_frame_done() */
 } spc_conn;
-
-/* Called in the parent with the child's pid while the child waits before execve. A negative
- * return aborts the spawn (the child is killed and reaped). */
-typedef int (*spc_place_fn)(pid_t pid, void *userdata);
-
-/*
- * Starts argv[0] (a path, or a name looked up in $PATH) with the environment of this process
- * minus SPONGE_SOCKET / SPONGE_SOCKET_FD, plus `extra_env` ("KEY=VALUE" strings, NULL-terminated,
- * may be NULL), plus SPONGE_SOCKET_FD. `place` (may be NULL) runs before the exec.
- * Returns 0 and *ret, -ENOENT (program not found), -errno of socketpair/fork, or place's error.
- * *ret untouched on failure. An exec failure shows later as EOF and exit status 127.
- */
-int spc_spawn(char *const argv[], char *const extra_env[], spc_place_fn place, void *userdata,
-              spc_conn *ret);
 
 /*
  * Reads the next frame, waiting at most timeout_ms (< 0: no limit). Returns 0 with *ret (call

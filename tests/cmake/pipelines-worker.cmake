@@ -11,7 +11,7 @@ set_property(TEST pipelines.protocol APPEND PROPERTY ENVIRONMENT
 # Accuracy of each Fashion-MNIST size on the 10,000 test images through the real worker,
 # against pipelines/examples/fmnist.json (skips until that file exists).
 add_executable(pipelines-fmnist ${PROJECT_SOURCE_DIR}/tests/integration/pipelines-fmnist.c)
-target_link_libraries(pipelines-fmnist PRIVATE sponge_worker_client sponge_fmnist
+target_link_libraries(pipelines-fmnist PRIVATE sponge_trust sponge_worker_client sponge_fmnist
                       PkgConfig::JANSSON m)
 add_dependencies(pipelines-fmnist sponge-worker-fmnist)
 sponge_add_test(NAME pipelines.fmnist

@@ -13,6 +13,7 @@
  *     name a known --size, and its "accuracy" must be within 0.5 points of the measurement.
  * Skips (77, with the reason) when the dataset or the example file is missing.
  */
+#include "agent/spawn.h"
 #include "pipelines/worker/client.h"
 #include "pipelines/worker/fmnist/fmnist.h"
 #include "pipelines/worker/protocol.h"
@@ -43,11 +44,20 @@ static int measure(const char *worker, const char *size, const fm_set *set, doub
         char err[512] = "";
         size_t right = 0;
 
-        int r = spc_spawn(argv, NULL, NULL, NULL, &c);
+        /* The agent's one spawn path (agent/spawn.h); the worker keeps the test's uid. */
+        SpawnSpec spec = {.path = worker, .argv = argv};
+        pid_t pid = 0;
+        int fd = -1;
+        int r = spawn_worker(&spec, &pid, &fd);
         if (r < 0) {
                 fprintf(stderr, "spawn %s: %s\n", worker, strerror(-r));
+                if (pid > 0)
+                        waitpid(pid, NULL, 0);
+                if (fd >= 0)
+                        close(fd);
                 return r;
         }
+        c = (spc_conn){.pid = pid, .fd = fd, .rbuf = SPP_BUF_INIT};
         r = spc_wait_ready(&c, 30000, &threads, err, sizeof(err));
         if (r < 0) {
                 fprintf(stderr, "%s: no READY: %s %s\n", size, strerror(-r), err);
