@@ -408,7 +408,7 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
         else if (!r->batch_cpu_start_us)
                 opt_rls_update(&s->rls[r->variant], n, r->millicores, (double)took / 1000.0);
         r->batch_n = 0;
-        /* on_result (worker.c) checked the frame: exactly the batch's n items, in order */
+        /* on_result (replica.c) checked the frame: exactly the batch's n items, in order */
         spp_items_begin(f, &it);
         while (spp_items_next(&it, &item) && i < n) {
                 Request *req = r->batch[i++];

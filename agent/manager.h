@@ -5,7 +5,7 @@
  *   external-epoll mode), a signalfd (SIGTERM, SIGINT, SIGHUP, SIGCHLD), and one UNIX socket
  *   per worker replica. Requests enter through api.c, wait in each stage's EDF queue
  *   (queueing/), go to replicas in batches (dispatch.c), flow stage to stage, and are answered.
- *   Replicas are worker processes, each in its own cgroup (worker.c, cgroups/). The control loop
+ *   Replicas are worker processes, each in its own cgroup (replica.c, cgroups/). The control loop
  *   (control.c) re-plans every interval with the optimizer and applies the plan in place.
  *
  * Invariants
@@ -226,7 +226,7 @@ uint32_t manager_allocated_millicores(const Manager *m);
 /* A stop has begun or is announced (drain_grace_ms): load balancers should send nothing new. */
 bool manager_is_draining(const Manager *m);
 
-/* ---- pipeline.c ---- */
+/* ---- stage.c ---- */
 int pipeline_new(Manager *m, pl_pipeline *cfg, Pipeline **ret);
 Pipeline *pipeline_free(Pipeline *p);
 /* Sets the plan of one stage and reconciles replicas (start/stop/resize/switch variant). */
@@ -239,7 +239,7 @@ uint32_t stage_allocated_millicores(const Stage *s);
 void pipeline_retire(Pipeline *p);
 bool pipeline_is_drained(const Pipeline *p);
 
-/* ---- worker.c ---- */
+/* ---- replica.c ---- */
 int replica_spawn(Replica *r);
 void replica_on_event(Replica *r, uint32_t events);
 int replica_send_batch(Replica *r, Request **reqs, uint32_t n);

@@ -1,4 +1,4 @@
-/* worker.c — replica supervision: one worker process per replica, started with execve inside its
+/* replica.c — replica supervision: one worker process per replica, started with execve inside its
  * own cgroup before it runs any code, spoken to over a socketpair with the stage-worker protocol,
  * resized in place, restarted with back-off when it dies, drained and stopped on request.
  * See manager.h for the invariants. */

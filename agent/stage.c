@@ -1,4 +1,4 @@
-/* pipeline.c — a pipeline at run time: its stages, their queues, latency models and plans, and
+/* stage.c — a pipeline at run time: its stages, their queues, latency models and plans, and
  * the reconciliation of each stage's replicas with its plan. See manager.h. */
 #include <math.h>
 #include <stdio.h>
