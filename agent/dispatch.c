@@ -1,6 +1,8 @@
 /* dispatch.c — the data plane: requests are admitted into their pipeline's first stage queue,
  * the batcher hands batches to free replicas, outputs flow into the next stage, and every
- * request is answered exactly once. See manager.h for the invariants. */
+ * request is answered exactly once. See dispatch.h for the invariants. */
+#include "agent/dispatch.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/plan/plan-loop.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 
 #define DROP_CHUNK 64
 /* A batch frame: header and batch head, then per item a 12-byte record (protocol.c); the reply

@@ -13,6 +13,9 @@
 
 #include "agent/capacity.h"
 #include "agent/control.h"
+#include "agent/manager.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 #include "agent/status.h"
 
 _Static_assert(METRICS_MAX_VARIANTS == PL_MAX_VARIANTS, "a counter per configurable variant");
