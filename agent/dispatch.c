@@ -245,23 +245,31 @@ static void answer_dropped(Stage *s, sq_node **nodes, uint32_t n, const char *wh
         }
 }
 
-/* Drops what can no longer make it; returns how many. */
-static uint32_t stage_drop(Stage *s, uint64_t now)
+/* Takes from the queue, chunk by chunk, the requests that can no longer make their deadline
+ * (sq_drop_hopeless) or, with shed, those shed under overload (sq_shed at the plan's batch),
+ * and answers them with why; returns how many. */
+static uint32_t stage_drop_all(Stage *s, uint64_t now, bool shed, const char *why)
 {
         sq_node *nodes[DROP_CHUNK];
         uint32_t n, total = 0;
 
         do {
-                n = sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
-                answer_dropped(s, nodes, n, "hopeless");
-                total += n;
-        } while (n == DROP_CHUNK);
-        do {
-                n = sq_shed(&s->queue, now, s->plan.batch, stage_estimate_us, s, nodes, DROP_CHUNK);
-                answer_dropped(s, nodes, n, "shed under overload");
+                n = shed
+                        ? sq_shed(&s->queue, now, s->plan.batch, stage_estimate_us, s, nodes,
+                                  DROP_CHUNK)
+                        : sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
+                answer_dropped(s, nodes, n, why);
                 total += n;
         } while (n == DROP_CHUNK);
         return total;
+}
+
+/* Drops what can no longer make it; returns how many. */
+static uint32_t stage_drop(Stage *s, uint64_t now)
+{
+        uint32_t total = stage_drop_all(s, now, false, "hopeless");
+
+        return total + stage_drop_all(s, now, true, "shed under overload");
 }
 
 static void stage_take(Stage *s, Replica *r, uint32_t k, uint64_t now)
@@ -462,14 +470,8 @@ void stage_batch_failed(Replica *r, const char *why, uint64_t now)
 
 uint32_t stage_expire(Stage *s, uint64_t now)
 {
-        sq_node *nodes[DROP_CHUNK];
-        uint32_t n, total = 0;
+        uint32_t total = stage_drop_all(s, now, false, "expired while waiting for a free replica");
 
-        do {
-                n = sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
-                answer_dropped(s, nodes, n, "expired while waiting for a free replica");
-                total += n;
-        } while (n == DROP_CHUNK);
         s->m.expired += total;
         s->pipeline->manager->m.expired += total;
         return total;
