@@ -15,8 +15,7 @@
 
 #include <stdint.h>
 
-typedef struct Manager Manager;
-typedef struct EventSource EventSource;
+#include "agent/forward.h"
 
 #define AGENTCHECK_WAIT_US   (200u * 1000u)
 #define AGENTCHECK_MAX_CONNS 64u

@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-typedef struct Manager Manager;
+#include "agent/forward.h"
 
 int http_start(Manager *m);
 /* Runs libmicrohttpd on every listener (after epoll said so, or a connection was resumed). */
@@ -33,5 +33,4 @@ unsigned api_status_from_errno(int r);
 
 /* The largest input item a pipeline takes: its max_body_bytes, within what one batch frame to a
  * worker (and its echo back) can carry. */
-typedef struct Pipeline Pipeline;
 uint64_t api_item_limit(const Pipeline *p);

@@ -5,7 +5,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "agent/dispatch.h"
 #include "agent/log.h"
+#include "agent/manager.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 
 static uint64_t earliest(uint64_t a, uint64_t b)
 {

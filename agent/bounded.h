@@ -14,7 +14,8 @@
 
 #include <stdint.h>
 
-#include "agent/manager.h"
+#include "agent/forward.h"
+#include "agent/util.h"
 
 /* How far past its latest deadline a batch may run: this share of the pipeline's SLO, bounded. */
 #define BATCH_GRACE_SHARE  0.25

@@ -10,6 +10,7 @@
 #include "agent/control.h"
 #include "agent/manager.h"
 #include "agent/readiness.h"
+#include "agent/stage.h"
 
 /* HAProxy takes a relative weight as a percentage of the server's configured weight; a
  * server's weight is at most 256 (HAProxy configuration manual, "weight"). */

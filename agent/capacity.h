@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct Manager Manager;
+#include "agent/forward.h"
 
 typedef enum CapacityState {
         CAPACITY_UP,    /* taking requests */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/manager.h"
+#include "agent/stage.h"
 
 static unsigned replicas_max(const pl_pipeline *cfg)
 {

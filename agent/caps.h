@@ -6,9 +6,8 @@
 
 #include <stddef.h>
 
+#include "agent/forward.h"
 #include "pipelines/pipeline.h"
-
-typedef struct Manager Manager;
 
 /* Returns 0, or -EDQUOT with what is over which cap in why. */
 int node_caps_check(const Manager *m, const pl_pipeline *cfg, char *why, size_t whylen);

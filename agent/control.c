@@ -15,6 +15,7 @@
 #include "agent/plan/plan-loop.h"
 #include "agent/plan/plan.h"
 #include "agent/plan/planner.h"
+#include "agent/stage.h"
 
 #define BUDGET_RING      512
 #define BUDGET_WINDOW_US PLAN_BUDGET_WINDOW_US

@@ -28,8 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct Manager Manager;
-typedef struct Pipeline Pipeline;
+#include "agent/forward.h"
 
 /* The loop's own state (Manager.control), created before the first pipeline. -ENOMEM. */
 int control_new(Manager *m);

@@ -1,6 +1,8 @@
 /* dispatch.c — the data plane: requests are admitted into their pipeline's first stage queue,
  * the batcher hands batches to free replicas, outputs flow into the next stage, and every
- * request is answered exactly once. See manager.h for the invariants. */
+ * request is answered exactly once. See dispatch.h for the invariants. */
+#include "agent/dispatch.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/plan/plan-loop.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 
 #define DROP_CHUNK 64
 /* A batch frame: header and batch head, then per item a 12-byte record (protocol.c); the reply
@@ -241,23 +245,31 @@ static void answer_dropped(Stage *s, sq_node **nodes, uint32_t n, const char *wh
         }
 }
 
-/* Drops what can no longer make it; returns how many. */
-static uint32_t stage_drop(Stage *s, uint64_t now)
+/* Takes from the queue, chunk by chunk, the requests that can no longer make their deadline
+ * (sq_drop_hopeless) or, with shed, those shed under overload (sq_shed at the plan's batch),
+ * and answers them with why; returns how many. */
+static uint32_t stage_drop_all(Stage *s, uint64_t now, bool shed, const char *why)
 {
         sq_node *nodes[DROP_CHUNK];
         uint32_t n, total = 0;
 
         do {
-                n = sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
-                answer_dropped(s, nodes, n, "hopeless");
-                total += n;
-        } while (n == DROP_CHUNK);
-        do {
-                n = sq_shed(&s->queue, now, s->plan.batch, stage_estimate_us, s, nodes, DROP_CHUNK);
-                answer_dropped(s, nodes, n, "shed under overload");
+                n = shed
+                        ? sq_shed(&s->queue, now, s->plan.batch, stage_estimate_us, s, nodes,
+                                  DROP_CHUNK)
+                        : sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
+                answer_dropped(s, nodes, n, why);
                 total += n;
         } while (n == DROP_CHUNK);
         return total;
+}
+
+/* Drops what can no longer make it; returns how many. */
+static uint32_t stage_drop(Stage *s, uint64_t now)
+{
+        uint32_t total = stage_drop_all(s, now, false, "hopeless");
+
+        return total + stage_drop_all(s, now, true, "shed under overload");
 }
 
 static void stage_take(Stage *s, Replica *r, uint32_t k, uint64_t now)
@@ -408,7 +420,7 @@ void stage_batch_done(Replica *r, const spp_frame *f, uint64_t now)
         else if (!r->batch_cpu_start_us)
                 opt_rls_update(&s->rls[r->variant], n, r->millicores, (double)took / 1000.0);
         r->batch_n = 0;
-        /* on_result (worker.c) checked the frame: exactly the batch's n items, in order */
+        /* on_result (replica.c) checked the frame: exactly the batch's n items, in order */
         spp_items_begin(f, &it);
         while (spp_items_next(&it, &item) && i < n) {
                 Request *req = r->batch[i++];
@@ -458,14 +470,8 @@ void stage_batch_failed(Replica *r, const char *why, uint64_t now)
 
 uint32_t stage_expire(Stage *s, uint64_t now)
 {
-        sq_node *nodes[DROP_CHUNK];
-        uint32_t n, total = 0;
+        uint32_t total = stage_drop_all(s, now, false, "expired while waiting for a free replica");
 
-        do {
-                n = sq_drop_hopeless(&s->queue, now, stage_estimate_us, s, nodes, DROP_CHUNK);
-                answer_dropped(s, nodes, n, "expired while waiting for a free replica");
-                total += n;
-        } while (n == DROP_CHUNK);
         s->m.expired += total;
         s->pipeline->manager->m.expired += total;
         return total;

@@ -7,6 +7,8 @@
 
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 
 void ebpf_start(Manager *m)
 {

@@ -16,9 +16,7 @@
 
 #include <stdbool.h>
 
-typedef struct Manager Manager;
-typedef struct Stage Stage;
-typedef struct Replica Replica;
+#include "agent/forward.h"
 
 /* A stage is contended when its batches run this much slower than predicted ... */
 #define CONTENTION_SLOWDOWN 1.2

@@ -13,6 +13,9 @@
 
 #include "agent/capacity.h"
 #include "agent/control.h"
+#include "agent/manager.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 #include "agent/status.h"
 
 _Static_assert(METRICS_MAX_VARIANTS == PL_MAX_VARIANTS, "a counter per configurable variant");
@@ -126,29 +129,34 @@ static double open_fds(void)
         return n - 1; /* the directory's own fd */
 }
 
-static double v_cpu(const Ctx *c)
+/* /proc/self now; all zero when it cannot be read. */
+static ProcSelf proc_self_or_zero(void)
 {
         ProcSelf ps = {0};
+
+        if (proc_self(&ps) < 0)
+                ps = (ProcSelf){0};
+        return ps;
+}
+static double v_cpu(const Ctx *c)
+{
         (void)c;
-        return proc_self(&ps) < 0 ? 0 : ps.cpu_s;
+        return proc_self_or_zero().cpu_s;
 }
 static double v_start(const Ctx *c)
 {
-        ProcSelf ps = {0};
         (void)c;
-        return proc_self(&ps) < 0 ? 0 : ps.start_s;
+        return proc_self_or_zero().start_s;
 }
 static double v_vsize(const Ctx *c)
 {
-        ProcSelf ps = {0};
         (void)c;
-        return proc_self(&ps) < 0 ? 0 : ps.vsize_bytes;
+        return proc_self_or_zero().vsize_bytes;
 }
 static double v_rss(const Ctx *c)
 {
-        ProcSelf ps = {0};
         (void)c;
-        return proc_self(&ps) < 0 ? 0 : ps.rss_bytes;
+        return proc_self_or_zero().rss_bytes;
 }
 static double v_fds(const Ctx *c)
 {
@@ -218,21 +226,22 @@ NODE_COUNTER(v_stop_kills, stop_kills)
 NODE_COUNTER(v_budget_refused, http_budget_refused)
 NODE_COUNTER(v_head_timeouts, http_head_timeouts)
 
-/* The capacity signal a load balancer follows (capacity.h). */
+/* The capacity signal a load balancer follows (capacity.h): the node's, or in a pipeline's
+ * scope the pipeline's. */
+static CapacitySignal signal_of(const Ctx *c)
+{
+        CapacitySignal s;
+
+        capacity_signal(c->m, c->p ? c->p->cfg->name : NULL, &s);
+        return s;
+}
 static double v_capacity_weight(const Ctx *c)
 {
-        CapacitySignal s;
-
-        capacity_signal(c->m, NULL, &s);
-        return s.weight_pct / 100.0;
+        return signal_of(c).weight_pct / 100.0;
 }
-
 static double v_capacity_deliverable(const Ctx *c)
 {
-        CapacitySignal s;
-
-        capacity_signal(c->m, NULL, &s);
-        return s.deliverable_cores;
+        return signal_of(c).deliverable_cores;
 }
 
 static double v_capacity_draining(const Ctx *c)
@@ -242,18 +251,11 @@ static double v_capacity_draining(const Ctx *c)
 
 static double v_pipeline_max_rate(const Ctx *c)
 {
-        CapacitySignal s;
-
-        capacity_signal(c->m, c->p->cfg->name, &s);
-        return s.max_rps;
+        return signal_of(c).max_rps;
 }
-
 static double v_pipeline_headroom(const Ctx *c)
 {
-        CapacitySignal s;
-
-        capacity_signal(c->m, c->p->cfg->name, &s);
-        return s.headroom_rps;
+        return signal_of(c).headroom_rps;
 }
 static double v_iterations(const Ctx *c)
 {
@@ -451,21 +453,26 @@ static int e_queue_wait(Buf *out, const char *name, const Ctx *c)
 
 /* ---- replica ---- */
 
-static double v_replica_cpu(const Ctx *c)
+/* The replica's cpu.stat now; all zero without a cgroup or when it cannot be read. */
+static cg_stat replica_stat(const Replica *r)
 {
         cg_stat st = {0};
-        return !c->r->cg || cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.usage_us / 1e6;
+
+        if (!r->cg || cg_group_read_stat(r->cg, &st) < 0)
+                st = (cg_stat){0};
+        return st;
+}
+static double v_replica_cpu(const Ctx *c)
+{
+        return (double)replica_stat(c->r).usage_us / 1e6;
 }
 static double v_replica_throttled_periods(const Ctx *c)
 {
-        cg_stat st = {0};
-        return !c->r->cg || cg_group_read_stat(c->r->cg, &st) < 0 ? 0 : (double)st.nr_throttled;
+        return (double)replica_stat(c->r).nr_throttled;
 }
 static double v_replica_throttled(const Ctx *c)
 {
-        cg_stat st = {0};
-        return !c->r->cg || cg_group_read_stat(c->r->cg, &st) < 0 ? 0
-                                                                  : (double)st.throttled_us / 1e6;
+        return (double)replica_stat(c->r).throttled_us / 1e6;
 }
 static double v_replica_cores(const Ctx *c)
 {

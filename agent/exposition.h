@@ -11,7 +11,8 @@
  */
 #pragma once
 
-#include "agent/manager.h"
+#include "agent/forward.h"
+#include "agent/util.h"
 
 /* Appends the whole exposition to out. Returns 0 or -ENOMEM. */
 int exposition_render(const Manager *m, Buf *out);

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "agent/log.h"
+#include "agent/manager.h"
 
 typedef struct Conn {
         struct MHD_Connection *c;

@@ -17,7 +17,7 @@
 #include <microhttpd.h>
 #include <stdint.h>
 
-#include "agent/manager.h"
+#include "agent/forward.h"
 
 typedef struct HttpGuard HttpGuard;
 

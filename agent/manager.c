@@ -1,4 +1,6 @@
 /* manager.c — the event loop, start-up, reload and shutdown of sponged. See manager.h. */
+#include "agent/manager.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,13 +16,15 @@
 #include "agent/bounded.h"
 #include "agent/caps.h"
 #include "agent/control.h"
+#include "agent/dispatch.h"
 #include "agent/ebpf.h"
 #include "agent/execpath.h"
 #include "agent/log.h"
-#include "agent/manager.h"
 #include "agent/notify.h"
 #include "agent/pipefiles.h"
+#include "agent/replica.h"
 #include "agent/spawn.h"
+#include "agent/stage.h"
 
 #define MAX_EVENTS        64
 #define STOP_WORKERS_US   (6 * USEC_PER_SEC)

@@ -150,6 +150,16 @@ typedef struct Dec {
         const char *where; /* "inputs[2] (\"x\")" */
 } Dec;
 
+/* 0 while the item built so far fits the pipeline's max_body_bytes, else -EFBIG (said in err). */
+static int check_item_size(const Dec *d)
+{
+        if (d->item->len <= d->max_item)
+                return 0;
+        return bad(d->err, d->errlen, -EFBIG,
+                   "the input tensors take more than %zu bytes (the pipeline's max_body_bytes)",
+                   d->max_item);
+}
+
 static bool integral(const json_t *v, double lo, double hi, double *ret)
 {
         double d;
@@ -279,11 +289,9 @@ static int walk(Dec *d, const json_t *v, unsigned depth, pl_datatype t, bool raw
                         free(s);
                         return r;
                 }
-                if (d->item->len > d->max_item)
-                        return bad(d->err, d->errlen, -EFBIG,
-                                   "the input tensors take more than %zu bytes (the pipeline's "
-                                   "max_body_bytes)",
-                                   d->max_item);
+                r = check_item_size(d);
+                if (r < 0)
+                        return r;
         }
         (*n)++;
         return *n > ELEMENTS_MAX
@@ -431,12 +439,7 @@ static int emit_input(Dec *d, const Chunk *c, const pl_tensor *decl, bool raw)
                 r = buf_append(d->item, c->bin, c->bin_len);
         if (r < 0)
                 return r;
-        if (d->item->len > d->max_item)
-                return bad(d->err, d->errlen, -EFBIG,
-                           "the input tensors take more than %zu bytes (the pipeline's "
-                           "max_body_bytes)",
-                           d->max_item);
-        return 0;
+        return check_item_size(d);
 }
 
 static int find_tensor(const OipTensors *ts, const json_t *name)

@@ -9,9 +9,12 @@
 #include <string.h>
 
 #include "agent/api.h"
+#include "agent/dispatch.h"
 #include "agent/log.h"
+#include "agent/manager.h"
 #include "agent/oip-tensor.h"
 #include "agent/readiness.h"
+#include "agent/stage.h"
 
 #define OIP_PLATFORM      "sponged_pipeline"
 #define OIP_JSON_OVERHEAD 8u /* JSON text per carried byte, at most (FP32 "-1.2345678e-05,") */

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/manager.h"
+#include "agent/forward.h"
 
 /* Answers any /v2 route except an inference it leaves to the request path (see below). Returns
  * false, answering nothing, when url is not a /v2 route. */

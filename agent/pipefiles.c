@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "agent/log.h"
+#include "agent/stage.h"
 
 #define PIN_FILE_MAX (1u << 20)
 

@@ -11,7 +11,8 @@
 
 #include <stddef.h>
 
-#include "agent/manager.h"
+#include "agent/forward.h"
+#include "pipelines/pipeline.h"
 
 #define PIN_SUFFIX ".plan"
 

@@ -3,6 +3,10 @@
 
 #include <stdio.h>
 
+#include "agent/manager.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
+
 const char *readiness_stage(const Stage *s, char *buf, size_t len)
 {
         bool starting = false;

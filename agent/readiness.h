@@ -6,8 +6,9 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "agent/manager.h"
+#include "agent/forward.h"
 
 /* NULL when the stage has a replica that takes batches, else why not ("starting: ...",
  * "restarting after a failure: ...", "no ready replica"), possibly written into buf. */

@@ -6,6 +6,9 @@
 #include "agent/capacity.h"
 #include "agent/control.h"
 #include "agent/exposition.h"
+#include "agent/manager.h"
+#include "agent/replica.h"
+#include "agent/stage.h"
 
 static double ms(uint64_t us)
 {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
-#include "agent/manager.h"
+#include "agent/forward.h"
+#include "agent/util.h"
 
 json_t *status_pipeline(const Pipeline *p, bool with_config);
 json_t *status_pipelines(const Manager *m);

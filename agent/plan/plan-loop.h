@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * plan-loop — the control loop's settings and rates, and the data plane's service estimate,
- * shared by the agent (agent/control.c, agent/pipeline.c) and the simulator (agent/sim): the
+ * shared by the agent (agent/control.c, agent/stage.c) and the simulator (agent/sim): the
  * forecast's parameters, the rate a tick plans for, the budget window, the rate-jump check's
  * timing, the batcher's wake-up margin, and the time a request still needs from a stage on.
  * Pure functions, no state.

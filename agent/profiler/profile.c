@@ -36,7 +36,7 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
         return r;
 }
 
-/* The agent's rule (agent/worker.c): one thread per started core. */
+/* The agent's rule (agent/replica.c): one thread per started core. */
 static uint32_t threads_for(uint32_t millicores)
 {
         uint32_t t = (millicores + 999) / 1000;

@@ -364,7 +364,7 @@ static void batch_done(Stage *st, size_t ri)
                 dispatch(&s->stages[st->index + 1]);
 }
 
-/* ---- replicas follow the plan (agent/pipeline.c: stage_reconcile) ---- */
+/* ---- replicas follow the plan (agent/stage.c: stage_reconcile) ---- */
 
 static bool matches(const Stage *st, const Rep *r)
 {

@@ -26,6 +26,7 @@
 #include "agent/control.h"
 #include "agent/log.h"
 #include "agent/manager.h"
+#include "agent/stage.h"
 
 #define ITERATIONS 400
 

@@ -1,7 +1,9 @@
-/* worker.c — replica supervision: one worker process per replica, started with execve inside its
+/* replica.c — replica supervision: one worker process per replica, started with execve inside its
  * own cgroup before it runs any code, spoken to over a socketpair with the stage-worker protocol,
  * resized in place, restarted with back-off when it dies, drained and stopped on request.
- * See manager.h for the invariants. */
+ * See replica.h for the invariants. */
+#include "agent/replica.h"
+
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,11 +14,13 @@
 #include <sys/wait.h>
 
 #include "agent/bounded.h"
+#include "agent/dispatch.h"
 #include "agent/ebpf.h"
 #include "agent/execpath.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/spawn.h"
+#include "agent/stage.h"
 
 #define STOP_GRACE_US      (5 * USEC_PER_SEC)
 #define BACKOFF_INITIAL_US (100 * USEC_PER_MSEC)

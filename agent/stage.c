@@ -1,14 +1,18 @@
-/* pipeline.c — a pipeline at run time: its stages, their queues, latency models and plans, and
- * the reconciliation of each stage's replicas with its plan. See manager.h. */
+/* stage.c — a pipeline at run time: its stages, their queues, latency models and plans, and
+ * the reconciliation of each stage's replicas with its plan. See stage.h. */
+#include "agent/stage.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "agent/control.h"
+#include "agent/dispatch.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 #include "agent/plan/plan-loop.h"
 #include "agent/plan/plan.h"
+#include "agent/replica.h"
 
 /* RLS forgetting factor: memory of ~50 batches, so the model follows a change within a few
  * control intervals at the rates the example pipelines see. */
