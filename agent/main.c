@@ -7,7 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
-#include "agent/config.h"
+#include "agent/nodeconf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 

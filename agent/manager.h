@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent/config.h"
+#include "agent/nodeconf.h"
 #include "agent/metrics.h"
 #include "agent/util.h"
 #include "cgroups/bpf/rqdelay.h"

@@ -45,9 +45,9 @@ else
 fi
 # Every node config key the agent accepts (the list in its unknown-key error) is documented in
 # sponged.json(5) and in the README's table.
-keys=$(sed -n '/unknown key (accepted: listen, millicores,/,/key);/p' "$SRC/agent/config.c" |
+keys=$(sed -n '/unknown key (accepted: listen, millicores,/,/key);/p' "$SRC/agent/nodeconf.c" |
         sed 's/.*accepted: //; s/)",.*//; s/^ *"//; s/"$//; /key);/d' | tr -d '\n' | tr ',' '\n' | tr -d ' ')
-[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "could not read the accepted keys from agent/config.c: $keys"
+[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "could not read the accepted keys from agent/nodeconf.c: $keys"
 for k in $keys; do
         grep -q "^\*$k\* (" "$SRC/systemd/man/sponged.json.5.scd" || fail "sponged.json(5) does not document $k"
         grep -q "^| \`$k\` |" "$SRC/README.md" || fail "README.md's node config table does not document $k"

@@ -1,5 +1,5 @@
-/* config.c — node configuration file: see config.h. */
-#include "agent/config.h"
+/* nodeconf.c — node configuration file: see nodeconf.h. */
+#include "agent/nodeconf.h"
 
 #include <errno.h>
 #include <jansson.h>
