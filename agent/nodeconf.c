@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,6 +10,7 @@
 
 #include "agent/log.h"
 #include "agent/util.h"
+#include "pipelines/jsoncheck.h"
 
 #define NODE_CONFIG_FILE_MAX (1u << 20)
 
@@ -58,263 +58,224 @@ void node_config_done(NodeConfig *c)
         *c = (NodeConfig){0};
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (err && errlen > 0)
-                vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
-/* An integer key in [lo, hi] scaled by `scale` into *ret. */
-static int get_uint(json_t *v, const char *key, uint64_t lo, uint64_t hi, uint64_t scale,
-                    uint64_t *ret, char *err, size_t errlen)
-{
-        json_int_t x;
-
-        if (!json_is_integer(v))
-                return fail(err, errlen, "%s: expected an integer in [%llu, %llu]", key,
-                            (unsigned long long)lo, (unsigned long long)hi);
-        x = json_integer_value(v);
-        if (x < 0 || (uint64_t)x < lo || (uint64_t)x > hi)
-                return fail(err, errlen, "%s: expected an integer in [%llu, %llu], got %lld", key,
-                            (unsigned long long)lo, (unsigned long long)hi, (long long)x);
-        *ret = (uint64_t)x * scale;
-        return 0;
-}
-
-static int get_string(json_t *v, const char *key, char **ret, char *err, size_t errlen)
-{
-        char *s;
-
-        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 4095)
-                return fail(err, errlen, "%s: expected a non-empty string", key);
-        s = strdup(json_string_value(v));
-        if (!s)
-                return -ENOMEM;
-        free(*ret);
-        *ret = s;
-        return 0;
-}
-
-static int parse_listen(json_t *v, NodeConfig *c, char *err, size_t errlen)
-{
-        size_t i;
-        json_t *e;
-
-        if (!json_is_array(v) || json_array_size(v) == 0 ||
-            json_array_size(v) > NODE_CONFIG_MAX_LISTEN)
-                return fail(err, errlen,
-                            "listen: expected an array of 1..%u addresses (\"HOST:PORT\" or "
-                            "\"unix:/path\")",
-                            NODE_CONFIG_MAX_LISTEN);
-        for (i = 0; i < c->n_listen; i++)
-                free(c->listen[i]);
-        c->n_listen = 0;
-        json_array_foreach(v, i, e)
-        {
-                char key[32];
-                int r;
-
-                snprintf(key, sizeof(key), "listen[%zu]", i);
-                c->listen[i] = NULL;
-                r = get_string(e, key, &c->listen[i], err, errlen);
-                if (r < 0)
-                        return r;
-                c->n_listen = i + 1;
-        }
-        return 0;
-}
-
-static int parse_cgroup(json_t *v, NodeConfig *c, char *err, size_t errlen)
-{
-        const char *key;
-        json_t *e;
-        uint64_t u;
-        int r;
-
-        if (!json_is_object(v))
-                return fail(err, errlen, "cgroup: expected an object");
-        json_object_foreach(v, key, e)
-        {
-                if (strcmp(key, "backend") == 0) {
-                        const char *s = json_string_value(e);
-                        if (s && strcmp(s, "auto") == 0)
-                                c->cgroup_mode = CG_REQUEST_AUTO;
-                        else if (s && strcmp(s, "v1") == 0)
-                                c->cgroup_mode = CG_REQUEST_V1;
-                        else if (s && strcmp(s, "v2") == 0)
-                                c->cgroup_mode = CG_REQUEST_V2;
-                        else if (s && strcmp(s, "none") == 0)
-                                c->cgroup_mode = CG_REQUEST_NONE;
-                        else
-                                return fail(err, errlen,
-                                            "cgroup.backend: expected \"auto\", \"v1\", \"v2\" or "
-                                            "\"none\"");
-                } else if (strcmp(key, "root") == 0) {
-                        r = get_string(e, "cgroup.root", &c->cgroup_root, err, errlen);
-                        if (r < 0)
-                                return r;
-                        if (c->cgroup_root[0] != '/')
-                                return fail(err, errlen, "cgroup.root: expected an absolute path");
-                } else if (strcmp(key, "period_us") == 0) {
-                        r = get_uint(e, "cgroup.period_us", CG_PERIOD_MIN_US, CG_PERIOD_MAX_US, 1,
-                                     &u, err, errlen);
-                        if (r < 0)
-                                return r;
-                        c->period_us = (uint32_t)u;
-                } else
-                        return fail(err, errlen,
-                                    "cgroup.%s: unknown key (accepted: backend, root, period_us)",
-                                    key);
-        }
-        return 0;
-}
-
-static int parse_agent_check(json_t *v, NodeConfig *c, char *err, size_t errlen)
-{
-        struct sockaddr_storage ss;
-        const char *key;
-        json_t *e;
-        uint64_t u;
-        int r;
-
-        if (!json_is_object(v))
-                return fail(err, errlen, "agent_check: expected an object");
-        json_object_foreach(v, key, e)
-        {
-                if (strcmp(key, "listen") == 0) {
-                        r = get_string(e, "agent_check.listen", &c->agent_check_listen, err,
-                                       errlen);
-                        if (r < 0)
-                                return r;
-                        if (parse_tcp_address(c->agent_check_listen, &ss) < 0)
-                                return fail(err, errlen,
-                                            "agent_check.listen: expected \"HOST:PORT\" or "
-                                            "\"[V6]:PORT\" with a numeric address");
-                } else if (strcmp(key, "reference_millicores") == 0) {
-                        r = get_uint(e, "agent_check.reference_millicores", 10, 1024000, 1, &u, err,
-                                     errlen);
-                        if (r < 0)
-                                return r;
-                        c->agent_check_reference_millicores = (uint32_t)u;
-                } else
-                        return fail(err, errlen,
-                                    "agent_check.%s: unknown key (accepted: listen, "
-                                    "reference_millicores)",
-                                    key);
-        }
-        return 0;
-}
-
-static int parse_log_level(json_t *v, NodeConfig *c, char *err, size_t errlen)
-{
-        static const char *const names[] = {"error", "warning", "notice", "info", "debug"};
-        const char *s = json_string_value(v);
-
-        for (size_t i = 0; s && i < ELEMENTSOF(names); i++)
-                if (strcmp(s, names[i]) == 0) {
-                        c->log_level = LOG_LEVEL_ERR + (int)i;
-                        return 0;
-                }
-        return fail(
-            err, errlen,
-            "log_level: expected \"error\", \"warning\", \"notice\", \"info\" or \"debug\"");
-}
-
-/* Durations in milliseconds: key, lower bound, upper bound, destination. */
-typedef struct DurationKey {
-        const char *key;
-        uint64_t lo, hi;
-        size_t offset;
-} DurationKey;
-
-static const DurationKey duration_keys[] = {
-    {"interval_ms", 10, 3600000, offsetof(NodeConfig, interval_us)},
-    {"downscale_delay_ms", 0, 3600000, offsetof(NodeConfig, downscale_delay_us)},
-    {"max_batch_wait_ms", 0, 3600000, offsetof(NodeConfig, max_wait_us)},
-    {"drain_timeout_ms", 0, 3600000, offsetof(NodeConfig, drain_timeout_us)},
-    {"restart_backoff_max_ms", 10, 3600000, offsetof(NodeConfig, restart_backoff_max_us)},
-    {"startup_timeout_min_ms", 100, 3600000, offsetof(NodeConfig, startup_timeout_min_us)},
-    {"request_head_timeout_ms", 100, 30000, offsetof(NodeConfig, head_timeout_us)},
-    {"drain_grace_ms", 0, 600000, offsetof(NodeConfig, drain_grace_us)},
+/* Every key, in the order the "unknown key" message lists them. */
+static const char *const KEYS[] = {
+    "listen",
+    "millicores",
+    "cgroup",
+    "pipelines_dir",
+    "worker_path",
+    "interval_ms",
+    "downscale_delay_ms",
+    "max_batch_wait_ms",
+    "drain_timeout_ms",
+    "drain_grace_ms",
+    "restart_backoff_max_ms",
+    "startup_timeout_min_ms",
+    "request_head_timeout_ms",
+    "max_body_bytes_in_flight",
+    "max_connections_per_ip",
+    "max_requests",
+    "control",
+    "ebpf",
+    "log_level",
+    "agent_check",
+    "api_group",
+    "api_token_file",
+    "api_hosts",
+    "worker_dirs",
+    "worker_user",
+    "max_pipelines",
+    "max_replicas",
+    NULL,
 };
 
-static int parse_key(const char *key, json_t *v, NodeConfig *c, char *err, size_t errlen)
+static int parse_listen(jc_ctx *c, const json_t *v, NodeConfig *nc)
 {
+        if (!json_is_array(v) || json_array_size(v) == 0 ||
+            json_array_size(v) > NODE_CONFIG_MAX_LISTEN)
+                return jc_fail(c,
+                               "expected an array of 1..%u addresses (\"HOST:PORT\" or "
+                               "\"unix:/path\"), got %s",
+                               NODE_CONFIG_MAX_LISTEN, JC_GOT(v));
+        return jc_set_strings(c, v, NODE_CONFIG_MAX_LISTEN, NODE_CONFIG_STRING_MAX, nc->listen,
+                              &nc->n_listen);
+}
+
+static int parse_cgroup_key(jc_ctx *c, const char *key, const json_t *v, NodeConfig *nc)
+{
+        static const char *const backends[] = {"auto", "v1", "v2", "none"};
+        static const cg_request modes[] = {CG_REQUEST_AUTO, CG_REQUEST_V1, CG_REQUEST_V2,
+                                           CG_REQUEST_NONE};
+        uint64_t u;
+        int i, r;
+
+        if (strcmp(key, "backend") == 0) {
+                r = jc_read_enum(c, v, backends, ELEMENTSOF(backends), &i);
+                if (r == 0)
+                        nc->cgroup_mode = modes[i];
+                return r;
+        }
+        if (strcmp(key, "root") == 0) {
+                r = jc_set_string(c, v, NODE_CONFIG_STRING_MAX, &nc->cgroup_root);
+                if (r == 0 && nc->cgroup_root[0] != '/')
+                        r = jc_fail(c, "expected an absolute path");
+                return r;
+        }
+        r = jc_read_u64(c, v, CG_PERIOD_MIN_US, CG_PERIOD_MAX_US, &u);
+        if (r == 0)
+                nc->period_us = (uint32_t)u;
+        return r;
+}
+
+static int parse_agent_check_key(jc_ctx *c, const char *key, const json_t *v, NodeConfig *nc)
+{
+        struct sockaddr_storage ss;
         uint64_t u;
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(duration_keys); i++)
-                if (strcmp(key, duration_keys[i].key) == 0)
-                        return get_uint(
-                            v, key, duration_keys[i].lo, duration_keys[i].hi, USEC_PER_MSEC,
-                            (uint64_t *)((char *)c + duration_keys[i].offset), err, errlen);
-        if (strcmp(key, "listen") == 0)
-                return parse_listen(v, c, err, errlen);
-        if (strcmp(key, "cgroup") == 0)
-                return parse_cgroup(v, c, err, errlen);
-        if (strcmp(key, "pipelines_dir") == 0)
-                return get_string(v, key, &c->pipelines_dir, err, errlen);
-        if (strcmp(key, "worker_path") == 0)
-                return get_string(v, key, &c->worker_path, err, errlen);
-        if (strcmp(key, "log_level") == 0)
-                return parse_log_level(v, c, err, errlen);
-        if (strcmp(key, "agent_check") == 0)
-                return parse_agent_check(v, c, err, errlen);
-        if (strcmp(key, "control") == 0 || strcmp(key, "ebpf") == 0) {
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "%s: expected true or false", key);
-                *(key[0] == 'c' ? &c->control : &c->ebpf) = json_is_true(v);
-                return 0;
-        }
-        if (strcmp(key, "millicores") == 0) {
-                r = get_uint(v, key, 10, 1024000, 1, &u, err, errlen);
-                if (r >= 0)
-                        c->millicores = (uint32_t)u;
+        if (strcmp(key, "listen") == 0) {
+                r = jc_set_string(c, v, NODE_CONFIG_STRING_MAX, &nc->agent_check_listen);
+                if (r == 0 && parse_tcp_address(nc->agent_check_listen, &ss) < 0)
+                        r = jc_fail(c, "expected \"HOST:PORT\" or \"[V6]:PORT\" with a numeric "
+                                       "address");
                 return r;
         }
-        if (strcmp(key, "max_body_bytes_in_flight") == 0)
-                return get_uint(v, key, 1 << 20, UINT64_C(1) << 40, 1, &c->max_body_bytes_in_flight,
-                                err, errlen);
-        if (strcmp(key, "max_connections_per_ip") == 0) {
-                r = get_uint(v, key, 0, 1000000, 1, &u, err, errlen);
-                if (r >= 0)
-                        c->max_connections_per_ip = (uint32_t)u;
+        r = jc_read_u64(c, v, 10, 1024000, &u);
+        if (r == 0)
+                nc->agent_check_reference_millicores = (uint32_t)u;
+        return r;
+}
+
+typedef int (*KeyParser)(jc_ctx *c, const char *key, const json_t *v, NodeConfig *nc);
+
+/* An object whose keys (all optional) are checked against keys, then each parsed in turn at
+ * its own path. */
+static int parse_object(jc_ctx *c, const json_t *v, const char *const *keys, KeyParser parse,
+                        NodeConfig *nc)
+{
+        const char *key;
+        json_t *e;
+        int r;
+
+        if ((r = jc_need_object(c, v)) < 0 || (r = jc_check_keys(c, v, keys)) < 0)
+                return r;
+        json_object_foreach((json_t *)v, key, e)
+        {
+                size_t old = jc_push_key(c, key);
+                r = parse(c, key, e, nc);
+                jc_pop(c, old);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_log_level(jc_ctx *c, const json_t *v, NodeConfig *nc)
+{
+        static const char *const names[] = {"error", "warning", "notice", "info", "debug"};
+        int i, r = jc_read_enum(c, v, names, ELEMENTSOF(names), &i);
+
+        if (r == 0)
+                nc->log_level = LOG_LEVEL_ERR + i;
+        return r;
+}
+
+/* Integer keys: name, bounds, scale (1000 for a duration in ms stored in us), destination and
+ * its width. */
+typedef struct UintKey {
+        const char *key;
+        uint64_t lo, hi, scale;
+        size_t offset;
+        bool wide; /* uint64_t, else uint32_t */
+} UintKey;
+
+#define MS(k, lo, hi, field)                                                                       \
+        {                                                                                          \
+                k, lo, hi, USEC_PER_MSEC, offsetof(NodeConfig, field), true                        \
+        }
+#define U32(k, lo, hi, field)                                                                      \
+        {                                                                                          \
+                k, lo, hi, 1, offsetof(NodeConfig, field), false                                   \
+        }
+
+static const UintKey uint_keys[] = {
+    MS("interval_ms", 10, 3600000, interval_us),
+    MS("downscale_delay_ms", 0, 3600000, downscale_delay_us),
+    MS("max_batch_wait_ms", 0, 3600000, max_wait_us),
+    MS("drain_timeout_ms", 0, 3600000, drain_timeout_us),
+    MS("restart_backoff_max_ms", 10, 3600000, restart_backoff_max_us),
+    MS("startup_timeout_min_ms", 100, 3600000, startup_timeout_min_us),
+    MS("request_head_timeout_ms", 100, 30000, head_timeout_us),
+    MS("drain_grace_ms", 0, 600000, drain_grace_us),
+    {"max_body_bytes_in_flight", 1 << 20, UINT64_C(1) << 40, 1,
+     offsetof(NodeConfig, max_body_bytes_in_flight), true},
+    U32("millicores", 10, 1024000, millicores),
+    U32("max_connections_per_ip", 0, 1000000, max_connections_per_ip),
+    U32("max_requests", 1, 10000000, max_requests),
+};
+
+/* Returns -ENOENT when key is not an integer key. */
+static int parse_uint_key(jc_ctx *c, const char *key, const json_t *v, NodeConfig *nc)
+{
+        for (size_t i = 0; i < ELEMENTSOF(uint_keys); i++) {
+                const UintKey *k = &uint_keys[i];
+                uint64_t u;
+                if (strcmp(key, k->key) != 0)
+                        continue;
+                int r = jc_read_u64(c, v, k->lo, k->hi, &u);
+                if (r == 0 && k->wide)
+                        *(uint64_t *)((char *)nc + k->offset) = u * k->scale;
+                else if (r == 0)
+                        *(uint32_t *)((char *)nc + k->offset) = (uint32_t)(u * k->scale);
                 return r;
         }
-        r = trust_config_key(&c->trust, key, v, err, errlen);
+        return -ENOENT;
+}
+
+static int parse_key(jc_ctx *c, const char *key, const json_t *v, NodeConfig *nc)
+{
+        static const char *const cgroup_keys[] = {"backend", "root", "period_us", NULL};
+        static const char *const agent_check_keys[] = {"listen", "reference_millicores", NULL};
+        int r = parse_uint_key(c, key, v, nc);
+
         if (r != -ENOENT)
                 return r;
-        if (strcmp(key, "max_requests") == 0) {
-                r = get_uint(v, key, 1, 10000000, 1, &u, err, errlen);
-                if (r >= 0)
-                        c->max_requests = (uint32_t)u;
-                return r;
-        }
-        return fail(err, errlen,
-                    "%s: unknown key (accepted: listen, millicores, cgroup, pipelines_dir, "
-                    "worker_path, interval_ms, downscale_delay_ms, max_batch_wait_ms, "
-                    "drain_timeout_ms, drain_grace_ms, restart_backoff_max_ms, "
-                    "startup_timeout_min_ms, request_head_timeout_ms, max_body_bytes_in_flight, "
-                    "max_connections_per_ip, max_requests, control, ebpf, log_level, agent_check, "
-                    "api_group, api_token_file, api_hosts, worker_dirs, worker_user, "
-                    "max_pipelines, max_replicas)",
-                    key);
+        if (strcmp(key, "listen") == 0)
+                return parse_listen(c, v, nc);
+        if (strcmp(key, "cgroup") == 0)
+                return parse_object(c, v, cgroup_keys, parse_cgroup_key, nc);
+        if (strcmp(key, "agent_check") == 0)
+                return parse_object(c, v, agent_check_keys, parse_agent_check_key, nc);
+        if (strcmp(key, "pipelines_dir") == 0)
+                return jc_set_string(c, v, NODE_CONFIG_STRING_MAX, &nc->pipelines_dir);
+        if (strcmp(key, "worker_path") == 0)
+                return jc_set_string(c, v, NODE_CONFIG_STRING_MAX, &nc->worker_path);
+        if (strcmp(key, "log_level") == 0)
+                return parse_log_level(c, v, nc);
+        if (strcmp(key, "control") == 0)
+                return jc_read_bool(c, v, &nc->control);
+        if (strcmp(key, "ebpf") == 0)
+                return jc_read_bool(c, v, &nc->ebpf);
+        /* The rest are the trust keys (KEYS lists them all, so nothing else gets here). */
+        return trust_config_key(&nc->trust, key, v, c->err, c->errlen);
+}
+
+/* Reads root (a JSON object) into *nc; the message, "PATH: ...", goes to err. */
+static int parse_root(const json_t *root, NodeConfig *nc, char *err, size_t errlen)
+{
+        jc_ctx c;
+
+        jc_init(&c, NULL, err, errlen);
+        return parse_object(&c, root, KEYS, parse_key, nc);
 }
 
 int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen)
 {
         NodeConfig c;
         json_error_t jerr;
-        json_t *root, *v;
-        const char *key;
-        char msg[512] = "";
+        json_t *root;
+        char msg[1024] = "";
         int r;
 
         r = node_config_defaults(&c);
@@ -340,18 +301,7 @@ int node_config_load(const char *path, NodeConfig *ret, char *err, size_t errlen
                 snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
                 return -EINVAL;
         }
-        if (!json_is_object(root)) {
-                r = fail(msg, sizeof(msg), "expected a JSON object at the top level");
-                goto out;
-        }
-        json_object_foreach(root, key, v)
-        {
-                r = parse_key(key, v, &c, msg, sizeof(msg));
-                if (r < 0)
-                        goto out;
-        }
-        r = 0;
-out:
+        r = parse_root(root, &c, msg, sizeof(msg));
         json_decref(root);
         if (r >= 0)
                 r = trust_config_finish(&c.trust, msg, sizeof(msg));

@@ -265,6 +265,30 @@ int jc_set_string(jc_ctx *c, const json_t *v, size_t max_len, char **ret)
         return 0;
 }
 
+int jc_set_strings(jc_ctx *c, const json_t *v, size_t max, size_t max_len, char **out, size_t *n)
+{
+        json_t *e;
+        size_t i;
+
+        if (!json_is_array(v) || json_array_size(v) > max)
+                return jc_fail(c, "expected an array of at most %zu strings, got %s", max,
+                               JC_GOT(v));
+        for (i = 0; i < *n; i++)
+                free(out[i]);
+        *n = 0;
+        json_array_foreach(v, i, e)
+        {
+                out[i] = NULL;
+                size_t old = jc_push_index(c, i);
+                int r = jc_set_string(c, e, max_len, &out[i]);
+                jc_pop(c, old);
+                if (r < 0)
+                        return r;
+                *n = i + 1;
+        }
+        return 0;
+}
+
 int jc_read_enum(jc_ctx *c, const json_t *v, const char *const *names, size_t n, int *ret)
 {
         int i = json_is_string(v) ? jc_enum_from(names, n, json_string_value(v)) : -EINVAL;

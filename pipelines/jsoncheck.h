@@ -70,6 +70,9 @@ int jc_read_bool(jc_ctx *c, const json_t *v, bool *ret);
 int jc_read_string(jc_ctx *c, const json_t *v, size_t max_len, const char **ret);
 /* As jc_read_string, not empty, copied: the previous *ret is freed and replaced. -ENOMEM. */
 int jc_set_string(jc_ctx *c, const json_t *v, size_t max_len, char **ret);
+/* An array of at most max strings, each as jc_set_string, into out[]: the *n strings there are
+ * freed first, then *n counts those read (also after a failure, so all can be freed). */
+int jc_set_strings(jc_ctx *c, const json_t *v, size_t max, size_t max_len, char **out, size_t *n);
 /* One of names[0..n) (a JSON string): "expected \"a\", \"b\" or \"c\", got ...". */
 int jc_read_enum(jc_ctx *c, const json_t *v, const char *const *names, size_t n, int *ret);
 
