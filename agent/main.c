@@ -7,7 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
-#include "agent/config.h"
+#include "agent/nodeconf.h"
 #include "agent/log.h"
 #include "agent/manager.h"
 
@@ -27,7 +27,7 @@ static void usage(FILE *f)
 static int check_config(const char *path)
 {
         NodeConfig c;
-        char err[512] = "";
+        char err[1024] = "";
         int r = node_config_load(path, &c, err, sizeof(err));
 
         if (r < 0) {

@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "agent/config.h"
 #include "agent/forward.h"
+#include "agent/nodeconf.h"
 #include "agent/metrics.h"
 #include "cgroups/bpf/rqdelay.h"
 #include "cgroups/cgroups.h"

@@ -104,35 +104,14 @@ static int send_all(int fd, const void *p, size_t n)
         return 0;
 }
 
-static int read_all(int fd, Buf *b)
-{
-        for (;;) {
-                ssize_t n;
-                int r = buf_reserve(b, 65536);
-                if (r < 0)
-                        return r;
-                n = read(fd, b->data + b->len, b->cap - b->len - 1); /* sockets and stdin */
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                b->len += (size_t)n;
-                if (b->len > RESPONSE_MAX)
-                        return -EFBIG;
-        }
-        b->data[b->len] = '\0';
-        return 0;
-}
-
 /* One request, "Connection: close", the whole answer read. extra: more header lines or "". */
 static int http(const Client *c, const char *method, const char *path, const char *extra,
                 const void *body, size_t len, Response *ret)
 {
         _cleanup_close_ int fd = connect_to(target_of(c, method, path));
         char head[2048], auth[TOKEN_MAX + 32] = "";
-        Buf raw = {0};
+        _cleanup_free_ char *raw = NULL;
+        size_t raw_len = 0;
         char *sep;
         int n, r;
 
@@ -150,21 +129,16 @@ static int http(const Client *c, const char *method, const char *path, const cha
         if (r >= 0 && len > 0)
                 r = send_all(fd, body, len);
         if (r >= 0)
-                r = read_all(fd, &raw);
-        if (r < 0) {
-                buf_done(&raw);
+                r = pl_read_fd(fd, RESPONSE_MAX, &raw, &raw_len);
+        if (r < 0)
                 return r;
-        }
-        sep = raw.data ? strstr((char *)raw.data, "\r\n\r\n") : NULL;
-        if (!sep || sscanf((char *)raw.data, "HTTP/1.%*d %u", &ret->status) != 1) {
-                buf_done(&raw);
+        sep = strstr(raw, "\r\n\r\n");
+        if (!sep || sscanf(raw, "HTTP/1.%*d %u", &ret->status) != 1)
                 return -EBADMSG;
-        }
-        buf_append(&ret->headers, raw.data, (size_t)(sep - (char *)raw.data));
-        buf_append(&ret->body, sep + 4, raw.len - (size_t)(sep + 4 - (char *)raw.data));
+        buf_append(&ret->headers, raw, (size_t)(sep - raw));
+        buf_append(&ret->body, sep + 4, raw_len - (size_t)(sep + 4 - raw));
         buf_append(&ret->body, "", 1);
         ret->body.len--;
-        buf_done(&raw);
         return 0;
 }
 
@@ -300,19 +274,9 @@ static int cmd_names(const Client *c)
 
 static int read_input(const char *file, char **ret, size_t *ret_len)
 {
-        Buf b = {0};
-        int r;
-
         if (file && strcmp(file, "-") != 0)
                 return read_file(file, PL_FILE_BYTES_MAX, ret, ret_len);
-        r = read_all(STDIN_FILENO, &b);
-        if (r < 0) {
-                buf_done(&b);
-                return r;
-        }
-        *ret = (char *)b.data;
-        *ret_len = b.len;
-        return 0;
+        return pl_read_fd(STDIN_FILENO, RESPONSE_MAX, ret, ret_len);
 }
 
 static int cmd_validate(int argc, char **argv)

@@ -8,7 +8,6 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "agent/execpath.h"
 #include "agent/util.h"
+#include "pipelines/jsoncheck.h"
 
 #ifndef SPONGED_LIBEXECDIR
 #define SPONGED_LIBEXECDIR "/usr/local/libexec/sponged"
@@ -25,88 +25,48 @@
 #define TOKEN_FILE_MAX 4096
 #define CAP_SETUID_BIT 7
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+/* One of the integer keys max_pipelines, max_replicas. */
+static int set_cap(jc_ctx *c, const json_t *v, unsigned *ret)
 {
-        va_list ap;
+        uint64_t u;
+        int r = jc_read_u64(c, v, 1, 100000, &u);
 
-        va_start(ap, fmt);
-        if (err && errlen > 0)
-                vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
+        if (r == 0)
+                *ret = (unsigned)u;
+        return r;
 }
 
-static int set_string(json_t *v, const char *key, char **ret, char *err, size_t errlen)
+static int set_worker_dirs(TrustConfig *t, jc_ctx *c, const json_t *v)
 {
-        char *s;
-
-        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 4095)
-                return fail(err, errlen, "%s: expected a non-empty string", key);
-        s = strdup(json_string_value(v));
-        if (!s)
-                return -ENOMEM;
-        free(*ret);
-        *ret = s;
-        return 0;
+        t->worker_dirs_set = true;
+        return jc_set_strings(c, v, TRUST_MAX_WORKER_DIRS, NODE_CONFIG_STRING_MAX, t->worker_dirs,
+                              &t->n_worker_dirs);
 }
 
-/* An array of 0..max non-empty strings into out[] (previous contents freed). */
-static int set_strings(json_t *v, const char *key, char **out, size_t max, size_t *n, char *err,
-                       size_t errlen)
+int trust_config_key(TrustConfig *t, const char *key, const json_t *v, char *err, size_t errlen)
 {
-        json_t *e;
-        size_t i;
+        jc_ctx c;
 
-        if (!json_is_array(v) || json_array_size(v) > max)
-                return fail(err, errlen, "%s: expected an array of at most %zu strings", key, max);
-        for (i = 0; i < *n; i++)
-                free(out[i]);
-        *n = 0;
-        json_array_foreach(v, i, e)
-        {
-                char k[64];
-                int r;
-
-                snprintf(k, sizeof(k), "%s[%zu]", key, i);
-                out[i] = NULL;
-                r = set_string(e, k, &out[i], err, errlen);
-                if (r < 0)
-                        return r;
-                *n = i + 1;
-        }
-        return 0;
-}
-
-int trust_config_key(TrustConfig *t, const char *key, json_t *v, char *err, size_t errlen)
-{
+        jc_init(&c, key, err, errlen);
         if (strcmp(key, "api_group") == 0)
-                return set_string(v, key, &t->api_group, err, errlen);
+                return jc_set_string(&c, v, NODE_CONFIG_STRING_MAX, &t->api_group);
         if (strcmp(key, "api_token_file") == 0) {
                 if (json_is_string(v) && json_string_value(v)[0] != '/')
-                        return fail(err, errlen, "api_token_file: expected an absolute path");
-                return set_string(v, key, &t->api_token_file, err, errlen);
+                        return jc_fail(&c, "expected an absolute path");
+                return jc_set_string(&c, v, NODE_CONFIG_STRING_MAX, &t->api_token_file);
         }
         if (strcmp(key, "api_hosts") == 0)
-                return set_strings(v, key, t->api_hosts, TRUST_MAX_HOSTS, &t->n_api_hosts, err,
-                                   errlen);
-        if (strcmp(key, "worker_dirs") == 0) {
-                int r = set_strings(v, key, t->worker_dirs, TRUST_MAX_WORKER_DIRS,
-                                    &t->n_worker_dirs, err, errlen);
-                t->worker_dirs_set = true;
-                return r;
-        }
-        if (strcmp(key, "max_pipelines") == 0 || strcmp(key, "max_replicas") == 0) {
-                json_int_t x = json_integer_value(v);
-                if (!json_is_integer(v) || x < 1 || x > 100000)
-                        return fail(err, errlen, "%s: expected an integer in [1, 100000]", key);
-                *(key[4] == 'p' ? &t->max_pipelines : &t->max_replicas) = (unsigned)x;
-                return 0;
-        }
+                return jc_set_strings(&c, v, TRUST_MAX_HOSTS, NODE_CONFIG_STRING_MAX, t->api_hosts,
+                                      &t->n_api_hosts);
+        if (strcmp(key, "worker_dirs") == 0)
+                return set_worker_dirs(t, &c, v);
+        if (strcmp(key, "max_pipelines") == 0)
+                return set_cap(&c, v, &t->max_pipelines);
+        if (strcmp(key, "max_replicas") == 0)
+                return set_cap(&c, v, &t->max_replicas);
         if (strcmp(key, "worker_user") == 0) {
                 t->worker_user_set = true;
-                return set_string(v, key, &t->worker_user, err, errlen);
+                return jc_set_string(&c, v, NODE_CONFIG_STRING_MAX, &t->worker_user);
         }
         return -ENOENT;
 }
@@ -127,35 +87,34 @@ static int load_token(TrustConfig *t, char *err, size_t errlen)
         char buf[TOKEN_FILE_MAX + 1];
         struct stat st;
         ssize_t n;
+        jc_ctx c;
 
+        jc_init(&c, "api_token_file", err, errlen);
         if (fd < 0)
-                return fail(err, errlen, "api_token_file: cannot open %s: %s", t->api_token_file,
-                            strerror(errno));
+                return jc_fail(&c, "cannot open %s: %s", t->api_token_file, strerror(errno));
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return fail(err, errlen, "api_token_file: %s is not a regular file",
-                            t->api_token_file);
+                return jc_fail(&c, "%s is not a regular file", t->api_token_file);
         if (st.st_mode & 077)
-                return fail(err, errlen,
-                            "api_token_file: %s has mode %04o; it must not be readable or "
-                            "writable by group or others (chmod 600)",
-                            t->api_token_file, (unsigned)(st.st_mode & 07777));
+                return jc_fail(&c,
+                               "%s has mode %04o; it must not be readable or "
+                               "writable by group or others (chmod 600)",
+                               t->api_token_file, (unsigned)(st.st_mode & 07777));
         if (st.st_uid != 0 && st.st_uid != geteuid())
-                return fail(err, errlen,
-                            "api_token_file: %s is owned by uid %u; it must be owned by root or "
-                            "the agent's uid %u",
-                            t->api_token_file, (unsigned)st.st_uid, (unsigned)geteuid());
+                return jc_fail(&c,
+                               "%s is owned by uid %u; it must be owned by root or "
+                               "the agent's uid %u",
+                               t->api_token_file, (unsigned)st.st_uid, (unsigned)geteuid());
         n = read(fd, buf, TOKEN_FILE_MAX);
         if (n < 0)
-                return fail(err, errlen, "api_token_file: cannot read %s: %s", t->api_token_file,
-                            strerror(errno));
+                return jc_fail(&c, "cannot read %s: %s", t->api_token_file, strerror(errno));
         buf[n] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';
         if (strlen(buf) < TRUST_TOKEN_MIN || !all_graph(buf)) {
                 explicit_bzero(buf, sizeof(buf));
-                return fail(err, errlen,
-                            "api_token_file: %s: the first line must be at least %u printable "
-                            "characters without spaces (e.g. `openssl rand -hex 32`)",
-                            t->api_token_file, TRUST_TOKEN_MIN);
+                return jc_fail(&c,
+                               "%s: the first line must be at least %u printable "
+                               "characters without spaces (e.g. `openssl rand -hex 32`)",
+                               t->api_token_file, TRUST_TOKEN_MIN);
         }
         t->api_token = strdup(buf);
         explicit_bzero(buf, sizeof(buf));
@@ -184,7 +143,9 @@ static int resolve_user(TrustConfig *t, char *err, size_t errlen)
 {
         const char *name = t->worker_user ? t->worker_user : TRUST_DEFAULT_USER;
         struct passwd *pw;
+        jc_ctx c;
 
+        jc_init(&c, "worker_user", err, errlen);
         if (!have_cap_setuid()) {
                 snprintf(t->note, sizeof(t->note),
                          "workers run as the agent's uid %u (no CAP_SETUID to switch to %s)",
@@ -195,7 +156,7 @@ static int resolve_user(TrustConfig *t, char *err, size_t errlen)
         pw = getpwnam(name);
         if (!pw) {
                 if (t->worker_user_set)
-                        return fail(err, errlen, "worker_user: no user named \"%s\"", name);
+                        return jc_fail(&c, "no user named \"%s\"", name);
                 snprintf(t->note, sizeof(t->note),
                          "workers run as the agent's uid %u with no capabilities: the user %s "
                          "does not exist (create it with systemd/sponged.sysusers, or name "
@@ -204,8 +165,7 @@ static int resolve_user(TrustConfig *t, char *err, size_t errlen)
                 return 0;
         }
         if (pw->pw_uid == 0)
-                return fail(err, errlen, "worker_user: \"%s\" is root; name an unprivileged user",
-                            name);
+                return jc_fail(&c, "\"%s\" is root; name an unprivileged user", name);
         t->worker_switch = true;
         t->worker_uid = pw->pw_uid;
         t->worker_gid = pw->pw_gid;
@@ -220,11 +180,13 @@ static int add_worker_dir(TrustConfig *t, size_t i, const char *dir, bool config
                           size_t errlen)
 {
         char real[PATH_MAX];
+        jc_ctx c;
 
         if (!realpath(dir, real)) {
+                jc_init(&c, "worker_dirs", err, errlen);
+                jc_push_index(&c, i);
                 if (configured)
-                        return fail(err, errlen, "worker_dirs[%zu]: %s: %s", i, dir,
-                                    strerror(errno));
+                        return jc_fail(&c, "%s: %s", dir, strerror(errno));
                 return 0;
         }
         for (size_t k = 0; k < t->n_worker_dirs; k++)
@@ -235,6 +197,15 @@ static int add_worker_dir(TrustConfig *t, size_t i, const char *dir, bool config
                 return -ENOMEM;
         t->n_worker_dirs++;
         return 0;
+}
+
+static int not_absolute(size_t i, char *err, size_t errlen)
+{
+        jc_ctx c;
+
+        jc_init(&c, "worker_dirs", err, errlen);
+        jc_push_index(&c, i);
+        return jc_fail(&c, "expected an absolute path");
 }
 
 static int resolve_worker_dirs(TrustConfig *t, char *err, size_t errlen)
@@ -249,8 +220,7 @@ static int resolve_worker_dirs(TrustConfig *t, char *err, size_t errlen)
         if (t->worker_dirs_set) {
                 for (size_t i = 0; i < n && r >= 0; i++) {
                         if (given[i][0] != '/')
-                                r = fail(err, errlen, "worker_dirs[%zu]: expected an absolute path",
-                                         i);
+                                r = not_absolute(i, err, errlen);
                         else
                                 r = add_worker_dir(t, i, given[i], true, err, errlen);
                 }
@@ -290,8 +260,11 @@ int trust_config_finish(TrustConfig *t, char *err, size_t errlen)
         if (gr) {
                 t->api_gid_valid = true;
                 t->api_gid = gr->gr_gid;
-        } else if (t->api_group)
-                return fail(err, errlen, "api_group: no group named \"%s\"", group);
+        } else if (t->api_group) {
+                jc_ctx c;
+                jc_init(&c, "api_group", err, errlen);
+                return jc_fail(&c, "no group named \"%s\"", group);
+        }
         if (t->api_token_file) {
                 r = load_token(t, err, errlen);
                 if (r < 0)

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#define NODE_CONFIG_STRING_MAX      4095u /* bytes of any string value in the node config */
 #define TRUST_MAX_HOSTS             8u
 #define TRUST_MAX_WORKER_DIRS       8u
 #define TRUST_DEFAULT_GROUP         "sponged"
@@ -49,7 +50,7 @@ typedef struct TrustConfig {
 
 /* Parses one key. Returns 0, -EINVAL (message in err), -ENOMEM, or -ENOENT when the key is not
  * one of the trust keys. */
-int trust_config_key(TrustConfig *t, const char *key, json_t *v, char *err, size_t errlen);
+int trust_config_key(TrustConfig *t, const char *key, const json_t *v, char *err, size_t errlen);
 /* Resolves group, user, token and directories after parsing. Returns 0 or -EINVAL / -errno with
  * the reason in err. */
 int trust_config_finish(TrustConfig *t, char *err, size_t errlen);

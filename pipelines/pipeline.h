@@ -246,6 +246,11 @@ int pl_from_json(const json_t *root, pl_pipeline **ret, char *err, size_t errlen
  * (larger than PL_FILE_BYTES_MAX) or the negative errno of open/read. */
 int pl_load_file(const char *path, pl_pipeline **ret, char *err, size_t errlen);
 
+/* Reads fd to its end into a new buffer (free() it), NUL-terminated, *ret_len bytes without
+ * the NUL; EINTR is retried, fd is not closed. max < SIZE_MAX / 2. Returns 0, -EFBIG (more
+ * than max bytes), -ENOMEM or the negative errno of read(). */
+int pl_read_fd(int fd, size_t max, char **ret_buf, size_t *ret_len);
+
 /* Frees a pipeline and everything it owns; NULL is fine. */
 void pl_pipeline_free(pl_pipeline *p);
 

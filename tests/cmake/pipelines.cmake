@@ -1,4 +1,4 @@
-# pipelines: the per-pipeline JSON format (pipelines/config.c).
+# pipelines: the per-pipeline JSON format (pipelines/read.c, load.c, print.c, jsoncheck.c).
 # pipelines.config: examples accepted, every bad file rejected with its expected path, mutation
 # sweep, defaults, plans, profiles. Reads pipelines/examples/ and tests/unit/pipelines-bad/.
 add_executable(test-pipelines ${PROJECT_SOURCE_DIR}/tests/unit/test-pipelines.c)

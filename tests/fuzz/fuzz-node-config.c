@@ -1,7 +1,7 @@
-/* fuzz-node-config.c — libFuzzer target for the node config parser (agent/config.c).
+/* fuzz-node-config.c — libFuzzer target for the node config parser (agent/nodeconf.c).
  *
  * node_config_load() reads a file, so the input is written to a memfd and loaded through
- * /proc/self/fd/N: the real function, file reading included. Checked: the contract of config.h
+ * /proc/self/fd/N: the real function, file reading included. Checked: the contract of nodeconf.h
  * (0 or -EINVAL/-ENOMEM, a message on error, *ret untouched on error, every limit in range and
  * every string owned on success); leaks are caught by LeakSanitizer.
  */
@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "agent/config.h"
+#include "agent/nodeconf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* fuzz-pipeline.c — libFuzzer target for the pipeline file parser (pipelines/config.c).
+/* fuzz-pipeline.c — libFuzzer target for the pipeline file parser (pipelines/read.c).
  *
  * The input is a pipeline file's bytes, given to pl_parse() as the agent gives it a PUT body.
  * Checked, beyond ASan/UBSan/LeakSanitizer: the contract of pipeline.h — an error comes with a

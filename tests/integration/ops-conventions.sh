@@ -43,11 +43,14 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
 else
         echo "ops.conventions: bash-completion not installed: completion not exercised" >&2
 fi
-# Every node config key the agent accepts (the list in its unknown-key error) is documented in
-# sponged.json(5) and in the README's table.
-keys=$(sed -n '/unknown key (accepted: listen, millicores,/,/key);/p' "$SRC/agent/config.c" |
-        sed 's/.*accepted: //; s/)",.*//; s/^ *"//; s/"$//; /key);/d' | tr -d '\n' | tr ',' '\n' | tr -d ' ')
-[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "could not read the accepted keys from agent/config.c: $keys"
+# Every node config key the agent accepts (the list in its unknown-key error, as `sponged --check`
+# prints it) is documented in sponged.json(5) and in the README's table.
+nk=$(mktemp)
+echo '{"no_such_key": 1}' >"$nk"
+keys=$("$BUILD/bin/sponged" --check --config "$nk" 2>&1 |
+        sed -n 's/.*no_such_key: unknown key (accepted here: \(.*\))$/\1/p' | tr ',' '\n' | tr -d ' ')
+rm -f "$nk"
+[ "$(wc -l <<<"$keys")" -ge 20 ] || fail "could not read the accepted keys from sponged --check: $keys"
 for k in $keys; do
         grep -q "^\*$k\* (" "$SRC/systemd/man/sponged.json.5.scd" || fail "sponged.json(5) does not document $k"
         grep -q "^| \`$k\` |" "$SRC/README.md" || fail "README.md's node config table does not document $k"

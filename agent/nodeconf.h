@@ -1,4 +1,4 @@
-/* config.h — the node configuration of sponged (one JSON file, `sponged --config FILE`).
+/* nodeconf.h — the node configuration of sponged (one JSON file, `sponged --config FILE`).
  *
  * What it holds: where the HTTP API listens, how many millicores the agent may hand out, the
  * cgroup backend and root, where the pipeline files live, the control interval and the limits.
