@@ -529,6 +529,17 @@ int cg_ctx_remove_root(cg_ctx *ctx)
 
 /* ---- groups ---- */
 
+/* Frees g's memory (libcgroup handle, paths, g itself); unlinked, its files closed. */
+static void group_release(cg_group *g)
+{
+        if (g->lcg)
+                cgroup_free(&g->lcg);
+        free(g->relpath);
+        free(g->path);
+        free(g->acct_path);
+        free(g);
+}
+
 int cg_group_create(cg_ctx *ctx, const char *relpath, cg_group **ret)
 {
         cg_group *g, *o;
@@ -555,22 +566,13 @@ int cg_group_create(cg_ctx *ctx, const char *relpath, cg_group **ret)
         if (ctx->acct_root)
                 g->acct_path = join_dup(ctx->acct_root, relpath);
         if (!g->relpath || !g->path || (ctx->acct_root && !g->acct_path)) {
-                g->ctx = NULL; /* not linked yet */
-                free(g->relpath);
-                free(g->path);
-                free(g->acct_path);
-                free(g);
+                group_release(g); /* not linked yet */
                 return cg__fail(ctx, -ENOMEM, "create group %s", relpath);
         }
         r = ctx->be->group_create(g);
         if (r < 0) {
                 ctx->be->group_close(g);
-                if (g->lcg)
-                        cgroup_free(&g->lcg);
-                free(g->relpath);
-                free(g->path);
-                free(g->acct_path);
-                free(g);
+                group_release(g);
                 return r;
         }
         g->next = ctx->groups;
@@ -595,12 +597,7 @@ cg_group *cg_group_free(cg_group *g)
                 ctx->groups = g->next;
         if (g->next)
                 g->next->prev = g->prev;
-        if (g->lcg)
-                cgroup_free(&g->lcg);
-        free(g->relpath);
-        free(g->path);
-        free(g->acct_path);
-        free(g);
+        group_release(g);
         return NULL;
 }
 

@@ -311,34 +311,11 @@ static uint32_t least_replicas(const opt_pipeline *pl, const opt_stage *st, cons
  * Any plan using i stays feasible and no worse with j instead, so the optimum is unchanged. */
 static int prune_dominated(opt__stage_cands *sc)
 {
-        double *lat = malloc(sizeof(double) * sc->n), *obj = malloc(sizeof(double) * sc->n);
-        uint64_t *mc = malloc(sizeof(uint64_t) * sc->n);
-        size_t *keep = malloc(sizeof(size_t) * sc->n);
-        opt__cand *out = malloc(sizeof(opt__cand) * sc->n);
-        long kept = -ENOMEM;
+        static const opt__pareto_keys keys = {offsetof(opt__cand, latency_ms),
+                                              offsetof(opt__cand, mc_total),
+                                              offsetof(opt__cand, objective)};
 
-        if (lat && obj && mc && keep && out) {
-                for (size_t i = 0; i < sc->n; i++) {
-                        lat[i] = sc->c[i].latency_ms;
-                        mc[i] = sc->c[i].mc_total;
-                        obj[i] = sc->c[i].objective;
-                }
-                kept = opt__pareto(sc->n, lat, mc, obj, 1, keep);
-        }
-        if (kept >= 0) {
-                for (long i = 0; i < kept; i++)
-                        out[i] = sc->c[keep[i]];
-                free(sc->c);
-                sc->c = out;
-                sc->n = (size_t)kept;
-                out = NULL;
-        }
-        free(lat);
-        free(obj);
-        free(mc);
-        free(keep);
-        free(out);
-        return kept < 0 ? (int)kept : 0;
+        return opt__pareto_prune(&sc->c, &sc->n, sizeof(*sc->c), &keys, 1);
 }
 
 /* Appends c, growing the array as needed. */

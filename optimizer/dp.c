@@ -34,35 +34,10 @@ void opt__frontier_free(opt__frontier *f)
 /* Replaces l->s by its Pareto set. */
 static int prune_layer(opt__layer *l, int use_obj)
 {
-        size_t n = l->n ? l->n : 1;
-        double *lat = malloc(sizeof(double) * n), *obj = malloc(sizeof(double) * n);
-        uint64_t *mc = malloc(sizeof(uint64_t) * n);
-        size_t *keep = malloc(sizeof(size_t) * n);
-        opt__state *out = malloc(sizeof(opt__state) * n);
-        long kept = -ENOMEM;
+        static const opt__pareto_keys keys = {offsetof(opt__state, lat), offsetof(opt__state, mc),
+                                              offsetof(opt__state, obj)};
 
-        if (lat && obj && mc && keep && out) {
-                for (size_t i = 0; i < l->n; i++) {
-                        lat[i] = l->s[i].lat;
-                        mc[i] = l->s[i].mc;
-                        obj[i] = l->s[i].obj;
-                }
-                kept = opt__pareto(l->n, lat, mc, obj, use_obj, keep);
-        }
-        if (kept >= 0) {
-                for (long i = 0; i < kept; i++)
-                        out[i] = l->s[keep[i]];
-                free(l->s);
-                l->s = out;
-                l->n = (size_t)kept;
-                out = NULL;
-        }
-        free(lat);
-        free(obj);
-        free(mc);
-        free(keep);
-        free(out);
-        return kept < 0 ? (int)kept : 0;
+        return opt__pareto_prune(&l->s, &l->n, sizeof(*l->s), &keys, use_obj);
 }
 
 /* Least latency and millicores of each stage's candidates. */

@@ -93,6 +93,17 @@ void opt__cands_free(opt__cands *c);
 long opt__pareto(size_t n, const double *lat, const uint64_t *mc, const double *obj, int use_obj,
                  size_t *keep);
 
+/* Byte offsets of the keys in an item: a double latency, a uint64_t mc, a double objective. */
+typedef struct opt__pareto_keys {
+        size_t lat, mc, obj;
+} opt__pareto_keys;
+
+/* opt__pareto on an array: itemsp is the address of its pointer (T **, as NetBSD's
+ * reallocarr), *n its count of items of `size` bytes. On success the array is replaced by a new
+ * one holding the kept items in opt__pareto's order (the old one freed) and *n by their count.
+ * Returns 0, or -ENOMEM with both untouched. */
+int opt__pareto_prune(void *itemsp, size_t *n, size_t size, const opt__pareto_keys *k, int use_obj);
+
 /* The highest-throughput configuration a stage's policy allows (latency set to +INFINITY):
  * the best-effort choice for a stage that cannot carry λ. */
 int opt__stage_max_throughput(const opt_pipeline *pl, size_t s, opt__cand *ret);

@@ -143,3 +143,43 @@ long opt__pareto(size_t n, const double *lat, const uint64_t *mc, const double *
         free(st_obj);
         return (long)kept;
 }
+
+/* Copies the key at byte offset off of every item into a column. */
+static void column(const char *items, size_t n, size_t size, size_t off, void *ret, size_t width)
+{
+        for (size_t i = 0; i < n; i++)
+                memcpy((char *)ret + i * width, items + i * size + off, width);
+}
+
+int opt__pareto_prune(void *itemsp, size_t *n, size_t size, const opt__pareto_keys *k, int use_obj)
+{
+        char *items;
+        size_t count = *n, m = count ? count : 1;
+        double *lat = malloc(sizeof(double) * m), *obj = malloc(sizeof(double) * m);
+        uint64_t *mc = malloc(sizeof(uint64_t) * m);
+        size_t *keep = malloc(sizeof(size_t) * m);
+        char *out = malloc(size * m);
+        long kept = -ENOMEM;
+
+        memcpy(&items, itemsp, sizeof(items));
+        if (lat && obj && mc && keep && out) {
+                column(items, count, size, k->lat, lat, sizeof(double));
+                column(items, count, size, k->mc, mc, sizeof(uint64_t));
+                column(items, count, size, k->obj, obj, sizeof(double));
+                kept = opt__pareto(count, lat, mc, obj, use_obj, keep);
+        }
+        for (long i = 0; i < kept; i++)
+                memcpy(out + (size_t)i * size, items + keep[i] * size, size);
+        free(lat);
+        free(obj);
+        free(mc);
+        free(keep);
+        if (kept < 0) {
+                free(out);
+                return (int)kept;
+        }
+        free(items);
+        memcpy(itemsp, &out, sizeof(out));
+        *n = (size_t)kept;
+        return 0;
+}

@@ -2,8 +2,9 @@
 /*
  * sponge-sim — bench-trace without the machine: the same segments, schedule, arrivals (sponge-
  * load's generator, same seed), budgets (Ghent 4G log) and policies, each run through the agent's
- * own decision code on a simulated node (sim.h); the oracle is bench-oracle's (linked). Prints
- * bench-trace's table per segment and, as the last line, one JSON object.
+ * own decision code on a simulated node (sim.h); the oracle and the shared options are
+ * bench-oracle's (linked: oracle.h, bench-cli.h). Prints bench-trace's table per segment and, as
+ * the last line, one JSON object.
  *
  * Usage: sponge-sim --pipeline FILE --trace FILE [--segment
  * NAME[:START:LENGTH:SCALE[:COMPRESS]]]...
@@ -24,6 +25,7 @@
 #include "agent/plan/plan.h"
 #include "agent/sim/sim.h"
 #include "agent/util.h"
+#include "tests/bench/bench-cli.h"
 #include "tests/bench/loadgen.h"
 #include "tests/bench/oracle.h"
 
@@ -43,13 +45,12 @@ static const Segment known[] = {
 };
 
 typedef struct Opts {
-        const char *pipeline, *trace, *ghent;
+        bench_cli cli; /* --pipeline --trace --ghent --image-bytes --slo-ms --node-millicores */
         Segment seg[MAX_SEGMENTS];
         size_t n_seg;
         bool policy[SIM_FULL + 1];
-        uint64_t image_bytes, warmup_s, seed;
-        double slo_ms, noise;
-        uint32_t node_millicores;
+        uint64_t warmup_s, seed;
+        double noise;
         bool no_oracle;
         /* ablations (tests/bench/README.md, "where the core-seconds go"); 0 / -1 = unset */
         bool no_headroom;
@@ -63,27 +64,6 @@ static double wall_s(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The agent's number parsers (agent/util.h) within [lo, hi]. */
-static int parse_num(const char *s, double lo, double hi, double *ret)
-{
-        double v;
-
-        if (parse_double(s, &v) < 0 || v < lo || v > hi)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static int parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
-{
-        uint64_t v;
-
-        if (parse_u64(s, &v) < 0 || v < lo || v > hi)
-                return -EINVAL;
-        *ret = v;
-        return 0;
 }
 
 /* NAME or NAME:START:LENGTH:SCALE[:COMPRESS]; empty fields keep NAME's defaults. */
@@ -111,13 +91,13 @@ static int parse_segment(const char *spec, Segment *ret)
                         *ret = known[i];
         snprintf(ret->name, sizeof(ret->name), "%s", f[0]);
         if (n > 1 && *f[1])
-                r |= parse_uint(f[1], 0, 1e9, &ret->start);
+                r |= bench_parse_uint(f[1], 0, 1e9, &ret->start);
         if (n > 2 && *f[2])
-                r |= parse_uint(f[2], 5, 1e8, &ret->length);
+                r |= bench_parse_uint(f[2], 5, 1e8, &ret->length);
         if (n > 3 && *f[3])
-                r |= parse_num(f[3], 1e-9, 1e6, &ret->scale);
+                r |= bench_parse_num(f[3], 1e-9, 1e6, &ret->scale);
         if (n > 4 && *f[4])
-                r |= parse_uint(f[4], 1, 1e6, &ret->compress);
+                r |= bench_parse_uint(f[4], 1, 1e6, &ret->compress);
         if (r || ret->length < 5 || ret->scale <= 0)
                 return -EINVAL;
         return 0;
@@ -157,18 +137,52 @@ static void usage(FILE *f)
             f);
 }
 
+/* sponge-sim's own options (bench_cli_spec.option). */
+static int option(void *ud, int c, const char *arg)
+{
+        Opts *o = ud;
+        uint64_t u;
+        int r;
+
+        switch (c) {
+        case 'S':
+                return o->n_seg < MAX_SEGMENTS ? parse_segment(arg, &o->seg[o->n_seg++]) : -E2BIG;
+        case 'P':
+                return parse_policies(arg, o->policy);
+        case 'w':
+                return bench_parse_uint(arg, 0, 3600, &o->warmup_s);
+        case 's':
+                return bench_parse_uint(arg, 0, 1e15, &o->seed);
+        case 'n':
+                return bench_parse_num(arg, 0, 100, &o->noise);
+        case 'O':
+                o->no_oracle = true;
+                return 0;
+        case 'H':
+                o->no_headroom = true;
+                return 0;
+        case 'D':
+        case 'I':
+        case 'U':
+                r = bench_parse_uint(arg, c == 'I' ? 10 : 0, 3600000, &u);
+                if (r == 0)
+                        *(c == 'D'   ? &o->downscale_delay_ms
+                          : c == 'I' ? &o->interval_ms
+                                     : &o->startup_ms) = (int64_t)u;
+                return r;
+        case 'M':
+                return bench_parse_uint(arg, 1, 100000, &o->millicore_step);
+        default:
+                return -EINVAL;
+        }
+}
+
 static int parse_args(int argc, char **argv, Opts *o)
 {
-        static const struct option lo[] = {
-            {"pipeline", required_argument, NULL, 'p'},
-            {"trace", required_argument, NULL, 't'},
+        static const struct option own[] = {
             {"segment", required_argument, NULL, 'S'},
             {"policies", required_argument, NULL, 'P'},
-            {"node-millicores", required_argument, NULL, 'm'},
             {"warmup-s", required_argument, NULL, 'w'},
-            {"slo-ms", required_argument, NULL, 'l'},
-            {"ghent", required_argument, NULL, 'g'},
-            {"image-bytes", required_argument, NULL, 'i'},
             {"seed", required_argument, NULL, 's'},
             {"noise", required_argument, NULL, 'n'},
             {"no-oracle", no_argument, NULL, 'O'},
@@ -177,91 +191,20 @@ static int parse_args(int argc, char **argv, Opts *o)
             {"interval-ms", required_argument, NULL, 'I'},
             {"startup-ms", required_argument, NULL, 'U'},
             {"millicore-step", required_argument, NULL, 'M'},
-            {"help", no_argument, NULL, 'h'},
             {0},
         };
-        uint64_t u;
-        int c, li = 0, r = 0;
+        static const bench_cli_spec spec = {"sponge-sim", own, option, usage, 10240000};
 
         *o = (Opts){.warmup_s = 5,
                     .seed = 1,
                     .noise = 1.0,
-                    .node_millicores = 2000,
                     .startup_ms = -1,
                     .downscale_delay_ms = -1,
                     .interval_ms = -1};
         parse_policies("static,reactive,horizontal,vertical,full", o->policy);
-        while (r == 0 && (c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
-                switch (c) {
-                case 'p':
-                        o->pipeline = optarg;
-                        break;
-                case 't':
-                        o->trace = optarg;
-                        break;
-                case 'g':
-                        o->ghent = optarg;
-                        break;
-                case 'S':
-                        r = o->n_seg < MAX_SEGMENTS ? parse_segment(optarg, &o->seg[o->n_seg++])
-                                                    : -E2BIG;
-                        break;
-                case 'P':
-                        r = parse_policies(optarg, o->policy);
-                        break;
-                case 'm':
-                        r = parse_uint(optarg, 10, 10240000, &u);
-                        o->node_millicores = (uint32_t)u;
-                        break;
-                case 'w':
-                        r = parse_uint(optarg, 0, 3600, &o->warmup_s);
-                        break;
-                case 'l':
-                        r = parse_num(optarg, 1, 3600000, &o->slo_ms);
-                        break;
-                case 'i':
-                        r = parse_uint(optarg, 1, UINT32_MAX, &o->image_bytes);
-                        break;
-                case 's':
-                        r = parse_uint(optarg, 0, 1e15, &o->seed);
-                        break;
-                case 'n':
-                        r = parse_num(optarg, 0, 100, &o->noise);
-                        break;
-                case 'O':
-                        o->no_oracle = true;
-                        break;
-                case 'H':
-                        o->no_headroom = true;
-                        break;
-                case 'D':
-                case 'I':
-                case 'U':
-                        r = parse_uint(optarg, c == 'I' ? 10 : 0, 3600000, &u);
-                        *(c == 'D'   ? &o->downscale_delay_ms
-                          : c == 'I' ? &o->interval_ms
-                                     : &o->startup_ms) = (int64_t)u;
-                        break;
-                case 'M':
-                        r = parse_uint(optarg, 1, 100000, &o->millicore_step);
-                        break;
-                case 'h':
-                        usage(stdout);
-                        exit(0);
-                default:
-                        return -EINVAL;
-                }
-                if (r < 0)
-                        fprintf(stderr, "sponge-sim: bad value for --%s: %s\n", lo[li].name,
-                                optarg);
-        }
-        if (r < 0)
-                return r;
-        if (optind != argc || !o->pipeline || !o->trace || !!o->ghent != (o->image_bytes > 0)) {
-                usage(stderr);
+        if (bench_cli_parse(&spec, o, argc, argv, &o->cli) < 0)
                 return -EINVAL;
-        }
-        if (o->n_seg == 0) {
+        if (o->n_seg == 0) { /* bench-trace's two */
                 o->seg[0] = known[0];
                 o->seg[1] = known[1];
                 o->n_seg = 2;
@@ -283,7 +226,7 @@ static int schedule(const Opts *o, const Segment *g, double **ret, size_t *ret_n
         if (g->start < w * k)
                 return snprintf(err, errlen, "segment %s starts before its warm-up", g->name),
                        -EINVAL;
-        r = lg_trace_load(o->trace, g->start - w * k, n * k, 1.0, &raw, &n_raw, err, errlen);
+        r = lg_trace_load(o->cli.trace, g->start - w * k, n * k, 1.0, &raw, &n_raw, err, errlen);
         if (r < 0)
                 return r;
         rates = calloc(n, sizeof(double));
@@ -435,7 +378,7 @@ static int run_segment(const Opts *o, const pl_pipeline *p, const Segment *g, co
                                  .scale = g->scale,
                                  .slo_ms = slo,
                                  .quantile = PLAN_BUDGET_QUANTILE,
-                                 .node_millicores = o->node_millicores};
+                                 .node_millicores = o->cli.node_millicores};
         double t0 = wall_s();
         r = o->no_oracle ? 0 : bench_oracle_compute(&oi, &oracle, err, sizeof(err));
         if (o->no_oracle) { /* only "full" runs: the other policies start from its plans */
@@ -494,7 +437,7 @@ static int run_segment(const Opts *o, const pl_pipeline *p, const Segment *g, co
                         c.plan = plan;
                 }
                 lg_arrivals_init(&arr.a, rates, n, false, o->seed);
-                c.node_millicores = o->node_millicores;
+                c.node_millicores = o->cli.node_millicores;
                 c.next_arrival = next_arrival;
                 c.arrival_ud = &arr;
                 c.net_ms = net;
@@ -563,22 +506,21 @@ int main(int argc, char **argv)
 
         if (parse_args(argc, argv, &o) < 0)
                 return 2;
-        r = pl_load_file(o.pipeline, &p, err, sizeof(err));
+        r = bench_cli_load(&o.cli, &p, &net, &n_net, err, sizeof(err));
         if (r == 0)
                 r = ablate(&o, p, err, sizeof(err));
-        if (r == 0 && o.ghent)
-                r = lg_ghent_load(o.ghent, o.image_bytes, &net, &n_net, err, sizeof(err));
         if (r < 0 || !segs)
                 return fprintf(stderr, "sponge-sim: %s\n", err), 1;
-        slo = o.slo_ms > 0 ? o.slo_ms : (double)p->slo_us / 1000.0;
+        slo = bench_cli_slo_ms(&o.cli, p);
         for (size_t i = 0; i < o.n_seg; i++)
                 if (run_segment(&o, p, &o.seg[i], net, n_net, slo, segs) < 0)
                         ok = 0;
-        out = json_pack("{s:O, s:s, s:f, s:I, s:I, s:I, s:I, s:f, s:b}", "segments", segs,
-                        "pipeline", o.pipeline, "slo_ms", slo, "image_bytes",
-                        (json_int_t)o.image_bytes, "node_millicores", (json_int_t)o.node_millicores,
-                        "warmup_s", (json_int_t)o.warmup_s, "seed", (json_int_t)o.seed, "elapsed_s",
-                        round((wall_s() - t0) * 1000) / 1000, "simulated", 1);
+        out =
+            json_pack("{s:O, s:s, s:f, s:I, s:I, s:I, s:I, s:f, s:b}", "segments", segs, "pipeline",
+                      o.cli.pipeline, "slo_ms", slo, "image_bytes", (json_int_t)o.cli.image_bytes,
+                      "node_millicores", (json_int_t)o.cli.node_millicores, "warmup_s",
+                      (json_int_t)o.warmup_s, "seed", (json_int_t)o.seed, "elapsed_s",
+                      round((wall_s() - t0) * 1000) / 1000, "simulated", 1);
         if (!out || json_dumpf(out, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6)) < 0)
                 return 1;
         putchar('\n');

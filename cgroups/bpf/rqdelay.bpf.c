@@ -260,6 +260,30 @@ static __always_inline bool stint_end(struct rqd_abi_running *run, struct task_s
         return was;
 }
 
+/* This CPU's stint (the running map's one entry). */
+static __always_inline struct rqd_abi_running *this_cpu_stint(void)
+{
+        __u32 zero = 0;
+
+        return bpf_map_lookup_elem(&running, &zero);
+}
+
+/* next's storage (created) with its key in *ret_key when it is watched; NULL when it is not
+ * (pid 0, the idle task, is never). */
+static __always_inline struct rqd_abi_task *watched_next(struct task_struct *next, __u32 next_pid,
+                                                         __u32 *ret_key)
+{
+        struct rqd_abi_task *t;
+        __u64 cgid;
+
+        if (next_pid == 0 || !may_watch(next, &cgid))
+                return NULL;
+        t = bpf_task_storage_get(&task_store, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+        if (!t || !task_key(next, t, cgid, ret_key))
+                return NULL;
+        return t;
+}
+
 static __always_inline void stint_begin(struct rqd_abi_running *run, struct task_struct *next,
                                         __u32 next_pid, __u32 key)
 {
@@ -273,10 +297,9 @@ static __always_inline void stint_begin(struct rqd_abi_running *run, struct task
 SEC("tp_btf/sched_switch")
 int BPF_PROG(rqd_switch_si, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-        __u32 zero = 0, key, prev_pid = prev->pid, next_pid = next->pid;
-        struct rqd_abi_running *run = bpf_map_lookup_elem(&running, &zero);
+        __u32 key, prev_pid = prev->pid, next_pid = next->pid;
+        struct rqd_abi_running *run = this_cpu_stint();
         struct rqd_abi_task *t;
-        __u64 cgid;
 
         if (!run)
                 return 0;
@@ -298,10 +321,8 @@ int BPF_PROG(rqd_switch_si, bool preempt, struct task_struct *prev, struct task_
         /* next: find its key, open a stint. On first sight the mark is run_delay before this
          * wait is added (the tracepoint fires before sched_info_arrive), so the first stint
          * counts too. */
-        if (next_pid == 0 || !may_watch(next, &cgid))
-                return 0;
-        t = bpf_task_storage_get(&task_store, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-        if (!t || !task_key(next, t, cgid, &key))
+        t = watched_next(next, next_pid, &key);
+        if (!t)
                 return 0;
         if (!t->seen) {
                 t->mark_ns = next->sched_info.run_delay;
@@ -354,8 +375,8 @@ static __always_inline bool requeued(bool preempt, struct task_struct *prev)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(rqd_switch_wk, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-        __u32 zero = 0, key, prev_pid = prev->pid, next_pid = next->pid;
-        struct rqd_abi_running *run = bpf_map_lookup_elem(&running, &zero);
+        __u32 key, prev_pid = prev->pid, next_pid = next->pid;
+        struct rqd_abi_running *run = this_cpu_stint();
         struct rqd_abi_task *t;
         __u64 cgid;
 
@@ -372,10 +393,8 @@ int BPF_PROG(rqd_switch_wk, bool preempt, struct task_struct *prev, struct task_
         }
 
         /* next gets the CPU: its wait ends here. */
-        if (next_pid == 0 || !may_watch(next, &cgid))
-                return 0;
-        t = bpf_task_storage_get(&task_store, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-        if (!t || !task_key(next, t, cgid, &key))
+        t = watched_next(next, next_pid, &key);
+        if (!t)
                 return 0;
         if (t->mark_ns) {
                 __u64 now_ns = task_rq_clock(next);

@@ -25,13 +25,6 @@
 #include "cgroups/bpf/rqdelay-abi.h"
 #include "rqdelay.skel.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-
 _Static_assert(RQD_NBUCKETS == RQD_ABI_NBUCKETS, "histogram size differs from the BPF side");
 _Static_assert(RQD_MAX_KEYS == RQD_ABI_MAX_KEYS, "key range differs from the BPF side");
 _Static_assert(RQD_MAX_TGIDS == RQD_ABI_MAX_TGIDS, "tgid map size differs from the BPF side");
@@ -141,8 +134,8 @@ static struct bpf_caps effective_caps(void)
                 return c;
 #define HAS(cap) ((data[(cap) / 32].effective & (1u << ((cap) % 32))) != 0)
         c.sys_admin = HAS(CAP_SYS_ADMIN);
-        c.bpf = HAS(CAP_BPF);
-        c.perfmon = HAS(CAP_PERFMON);
+        c.bpf = HAS(RQD_CAP_BPF);
+        c.perfmon = HAS(RQD_CAP_PERFMON);
 #undef HAS
         return c;
 }

@@ -66,6 +66,11 @@
 #define RQD_MAX_TGIDS   4096 /* watched thread groups at once */
 #define RQD_MAX_CGROUPS 1024 /* watched v2 cgroups at once */
 
+/* rqd_open needs CAP_SYS_ADMIN, or both of these (numbers, as older <linux/capability.h> lack
+ * them). */
+#define RQD_CAP_PERFMON 38
+#define RQD_CAP_BPF     39
+
 typedef struct rqd rqd;
 
 typedef enum rqd_mode {

@@ -29,6 +29,7 @@
  */
 #include "pipelines/version.h"
 #include "pipelines/worker/worker.h"
+#include "pipelines/worker/xorshift.h"
 
 #include <errno.h>
 #include <math.h>
@@ -88,21 +89,6 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
 
-static uint64_t xorshift(uint64_t *s)
-{
-        uint64_t x = *s;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return *s = x;
-}
-
-/* Uniform in [-1, 1). */
-static float unit_rand(uint64_t *s)
-{
-        return (float)((double)(xorshift(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
-
 /* y = clamp(x · w, -1, 1) for RB rows; the j loop vectorises. */
 static void layer(const float *restrict x, const float *restrict w, float *restrict y)
 {
@@ -133,7 +119,7 @@ static void run_unit(void *arg, size_t index, unsigned thread)
         if (seed == 0)
                 seed = 1;
         for (size_t i = 0; i < RB * K; i++)
-                a[i] = unit_rand(&seed);
+                a[i] = xorshift64_unit(&seed);
         float *x = a, *y = b;
         for (unsigned p = 0; p < jb->m->passes; p++) {
                 layer(x, jb->m->weights + (size_t)(p % jb->m->layers) * K * K, y);
@@ -185,7 +171,7 @@ static void init_layer(void *arg, size_t index, unsigned thread)
         uint64_t s = 0x2545f4914f6cdd1dull ^ (index + 1) * 0x9e3779b97f4a7c15ull;
         float a = 1.5f * sqrtf(3.0f / K);
         for (size_t i = 0; i < (size_t)K * K; i++)
-                w[i] = a * unit_rand(&s);
+                w[i] = a * xorshift64_unit(&s);
 }
 
 static int init(spw_ctx *ctx, void *userdata)

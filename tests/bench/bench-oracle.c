@@ -36,20 +36,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "agent/plan/plan.h"
+#include "agent/util.h"
+#include "tests/bench/bench-cli.h"
 #include "tests/bench/loadgen.h"
 #include "tests/bench/oracle.h"
 
 typedef struct Opts {
-        const char *pipeline, *trace, *ghent;
-        uint64_t start, length, image_bytes, ghent_offset;
-        double scale, slo_ms, quantile;
-        uint32_t node_millicores;
+        bench_cli cli; /* --pipeline --trace --ghent --image-bytes --slo-ms --node-millicores */
+        uint64_t start, length, ghent_offset;
+        double scale, quantile;
         bool series;
 } Opts;
 
@@ -63,121 +62,52 @@ static void usage(FILE *f)
               f);
 }
 
-static int parse_double(const char *s, double lo, double hi, double *ret)
+/* bench-oracle's own options (bench_cli_spec.option). */
+static int option(void *ud, int c, const char *arg)
 {
-        char *e;
-        double v;
+        Opts *o = ud;
 
-        errno = 0;
-        v = strtod(s, &e);
-        if (e == s || *e || errno || !isfinite(v) || v < lo || v > hi)
+        switch (c) {
+        case 'e':
+                o->series = true;
+                return 0;
+        case 's':
+                return bench_parse_uint(arg, 0, UINT32_MAX, &o->start);
+        case 'n':
+                return bench_parse_uint(arg, 1, 86400, &o->length);
+        case 'o':
+                return bench_parse_uint(arg, 0, UINT32_MAX, &o->ghent_offset);
+        case 'f':
+                return bench_parse_num(arg, 0, 1e6, &o->scale);
+        case 'q':
+                return bench_parse_num(arg, 0, 1, &o->quantile);
+        default:
                 return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret)
-{
-        char *e;
-        unsigned long long v;
-
-        if (*s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoull(s, &e, 10);
-        if (e == s || *e || errno || v < lo || v > hi)
-                return -EINVAL;
-        *ret = v;
-        return 0;
+        }
 }
 
 static int parse_args(int argc, char **argv, Opts *o)
 {
-        static const struct option longopts[] = {
-            {"pipeline", required_argument, NULL, 'p'},
-            {"trace", required_argument, NULL, 't'},
+        static const struct option own[] = {
             {"start", required_argument, NULL, 's'},
             {"length", required_argument, NULL, 'n'},
             {"scale", required_argument, NULL, 'f'},
-            {"slo-ms", required_argument, NULL, 'S'},
-            {"ghent", required_argument, NULL, 'g'},
-            {"image-bytes", required_argument, NULL, 'i'},
             {"ghent-offset", required_argument, NULL, 'o'},
-            {"node-millicores", required_argument, NULL, 'm'},
             {"quantile", required_argument, NULL, 'q'},
             {"series", no_argument, NULL, 'e'},
-            {"help", no_argument, NULL, 'h'},
             {0},
         };
-        uint64_t u;
-        int c, li = 0, r = 0;
+        static const bench_cli_spec spec = {"bench-oracle", own, option, usage, 1024000};
+        int r;
 
-        *o = (Opts){
-            .scale = 1.0, .quantile = PLAN_BUDGET_QUANTILE, .node_millicores = 2000, .length = 0};
-        while (r == 0 && (c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
-                switch (c) {
-                case 'p':
-                        o->pipeline = optarg;
-                        break;
-                case 't':
-                        o->trace = optarg;
-                        break;
-                case 'g':
-                        o->ghent = optarg;
-                        break;
-                case 'e':
-                        o->series = true;
-                        break;
-                case 's':
-                        r = parse_u64(optarg, 0, UINT32_MAX, &o->start);
-                        break;
-                case 'n':
-                        r = parse_u64(optarg, 1, 86400, &o->length);
-                        break;
-                case 'i':
-                        r = parse_u64(optarg, 1, UINT32_MAX, &o->image_bytes);
-                        break;
-                case 'o':
-                        r = parse_u64(optarg, 0, UINT32_MAX, &o->ghent_offset);
-                        break;
-                case 'f':
-                        r = parse_double(optarg, 0, 1e6, &o->scale);
-                        break;
-                case 'S':
-                        r = parse_double(optarg, 1, 3600000, &o->slo_ms);
-                        break;
-                case 'q':
-                        r = parse_double(optarg, 0, 1, &o->quantile);
-                        break;
-                case 'm':
-                        r = parse_u64(optarg, 10, 1024000, &u);
-                        o->node_millicores = (uint32_t)u;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        exit(0);
-                default:
-                        return -EINVAL;
-                }
-                if (r < 0)
-                        fprintf(stderr, "bench-oracle: bad value for --%s: %s\n", longopts[li].name,
-                                optarg);
-        }
-        if (r < 0)
-                return r;
-        if (optind != argc || !o->pipeline || !o->trace || o->length == 0 ||
-            !!o->ghent != (o->image_bytes > 0)) {
+        *o = (Opts){.scale = 1.0, .quantile = PLAN_BUDGET_QUANTILE};
+        r = bench_cli_parse(&spec, o, argc, argv, &o->cli);
+        if (r == 0 && o->length == 0) { /* required too */
                 usage(stderr);
-                return -EINVAL;
+                r = -EINVAL;
         }
-        return 0;
+        return r;
 }
-
-static void freep(void *p)
-{
-        free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
 
 static int run(const Opts *o)
 {
@@ -188,13 +118,10 @@ static int run(const Opts *o)
         char err[1024] = "";
         int r;
 
-        r = pl_load_file(o->pipeline, &p, err, sizeof(err));
-        if (r < 0)
-                return fprintf(stderr, "bench-oracle: %s\n", err), r;
-        r = lg_trace_load(o->trace, o->start, o->length, o->scale, &rate, &n_rate, err,
-                          sizeof(err));
-        if (r == 0 && o->ghent)
-                r = lg_ghent_load(o->ghent, o->image_bytes, &net, &n_net, err, sizeof(err));
+        r = bench_cli_load(&o->cli, &p, &net, &n_net, err, sizeof(err));
+        if (r == 0)
+                r = lg_trace_load(o->cli.trace, o->start, o->length, o->scale, &rate, &n_rate, err,
+                                  sizeof(err));
         if (r < 0)
                 return fprintf(stderr, "bench-oracle: %s\n", err), r;
         bench_oracle_input in = {
@@ -206,14 +133,14 @@ static int run(const Opts *o)
             .ghent_offset = o->ghent_offset,
             .start = o->start,
             .scale = o->scale,
-            .slo_ms = o->slo_ms > 0 ? o->slo_ms : (double)p->slo_us / 1000.0,
+            .slo_ms = bench_cli_slo_ms(&o->cli, p),
             .quantile = o->quantile,
-            .node_millicores = o->node_millicores,
+            .node_millicores = o->cli.node_millicores,
             .series = o->series,
         };
         r = bench_oracle_compute(&in, &out, err, sizeof(err));
         if (r < 0)
-                return fprintf(stderr, "bench-oracle: %s: %s\n", o->pipeline, err), r;
+                return fprintf(stderr, "bench-oracle: %s: %s\n", o->cli.pipeline, err), r;
         if (json_dumpf(out, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6)) < 0)
                 return -ENOMEM;
         putchar('\n');

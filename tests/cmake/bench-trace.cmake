@@ -10,8 +10,14 @@ endif()
 add_library(sponge_bench_oracle STATIC ${PROJECT_SOURCE_DIR}/tests/bench/oracle.c)
 target_include_directories(sponge_bench_oracle PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(sponge_bench_oracle PUBLIC sponge_plan PkgConfig::JANSSON m)
+# The command line bench-oracle and sponge-sim share (tests/bench/bench-cli.h), with agent/util.c:
+# the agent's number parsers and cleanup helpers (no library of its own yet).
+add_library(sponge_bench_cli STATIC ${PROJECT_SOURCE_DIR}/tests/bench/bench-cli.c
+                                    ${PROJECT_SOURCE_DIR}/agent/util.c)
+target_include_directories(sponge_bench_cli PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(sponge_bench_cli PUBLIC sponge_pipelines sponge_loadgen m)
 add_executable(bench-oracle ${PROJECT_SOURCE_DIR}/tests/bench/bench-oracle.c)
-target_link_libraries(bench-oracle PRIVATE sponge_bench_oracle sponge_loadgen
+target_link_libraries(bench-oracle PRIVATE sponge_bench_oracle sponge_bench_cli sponge_loadgen
                                            PkgConfig::JANSSON m)
 
 # One policy (full) on 60 s of the bursty slice, with the same analysis, report and plots as

@@ -1,12 +1,12 @@
 # sim: sponge-sim (agent/sim), bench-trace on a simulated node driven by the agent's own decision
 # code. Unit tests against hand-computed cases and the exhaustive oracle (no root), and a smoke
 # run of tests/bench/bench-sim.sh.
-# sponge_loadgen and sponge_bench_oracle come from loadgen.cmake and bench-trace.cmake, included
-# before this file (tests/CMakeLists.txt lists sim after bench-trace).
-# agent/util.c: the agent's number parsers and cleanup helpers (no library of its own yet).
-add_executable(sponge-sim ${PROJECT_SOURCE_DIR}/agent/sim/main.c ${PROJECT_SOURCE_DIR}/agent/util.c)
-target_link_libraries(sponge-sim PRIVATE sponge_sim sponge_bench_oracle sponge_loadgen
-                                         PkgConfig::JANSSON m)
+# sponge_loadgen, sponge_bench_oracle and sponge_bench_cli (the command line it shares with
+# bench-oracle, and agent/util.c) come from loadgen.cmake and bench-trace.cmake, included before
+# this file (tests/CMakeLists.txt lists sim after bench-trace).
+add_executable(sponge-sim ${PROJECT_SOURCE_DIR}/agent/sim/main.c)
+target_link_libraries(sponge-sim PRIVATE sponge_sim sponge_bench_oracle sponge_bench_cli
+                                         sponge_loadgen PkgConfig::JANSSON m)
 
 add_executable(test-sim ${PROJECT_SOURCE_DIR}/tests/unit/test-sim.c)
 target_link_libraries(test-sim PRIVATE sponge_sim PkgConfig::CMOCKA)

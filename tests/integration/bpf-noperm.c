@@ -24,13 +24,6 @@
 
 #include "cgroups/bpf/rqdelay.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-
 static int drop_to_nobody(void)
 {
         if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
@@ -43,7 +36,7 @@ static int drop_bpf_caps(void)
 {
         struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
         struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
-        const int caps[] = {CAP_SYS_ADMIN, CAP_BPF, CAP_PERFMON};
+        const int caps[] = {CAP_SYS_ADMIN, RQD_CAP_BPF, RQD_CAP_PERFMON}; /* what rqd_open needs */
 
         if (syscall(SYS_capget, &hdr, data) < 0)
                 return -errno;

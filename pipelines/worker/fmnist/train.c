@@ -15,6 +15,7 @@
  */
 #include "pipelines/worker/fmnist/fmnist.h"
 #include "pipelines/version.h"
+#include "pipelines/worker/xorshift.h"
 
 #include <errno.h>
 #include <math.h>
@@ -39,21 +40,6 @@ static const hyper hypers[] = {
     {"wide", 15, 0.02f},
 };
 
-static uint64_t xorshift(uint64_t *s)
-{
-        uint64_t x = *s;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return *s = x;
-}
-
-/* Uniform in [-1, 1). */
-static float unit_rand(uint64_t *s)
-{
-        return (float)((double)(xorshift(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
-
 typedef struct trainer {
         fm_model m;
         fm_model grad; /* summed over the batch */
@@ -70,7 +56,7 @@ static void init_weights(fm_model *m, uint64_t *seed)
                 float a =
                     last ? sqrtf(6.0f / (float)(ly->in + ly->out)) : sqrtf(6.0f / (float)ly->in);
                 for (size_t i = 0; i < (size_t)ly->in * ly->out; i++)
-                        ly->w[i] = a * unit_rand(seed);
+                        ly->w[i] = a * xorshift64_unit(seed);
         }
 }
 
@@ -241,7 +227,7 @@ static int train(const hyper *h, const char *data, uint64_t seed, const char *ou
         float lr = h->lr;
         for (unsigned e = 0; e < h->epochs; e++) {
                 for (size_t i = tr.n - 1; i > 0; i--) { /* Fisher-Yates */
-                        size_t j = xorshift(&rng) % (i + 1);
+                        size_t j = xorshift64(&rng) % (i + 1);
                         size_t tmp = order[i];
                         order[i] = order[j];
                         order[j] = tmp;

@@ -13,21 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 build=${1:-build}
 shift || true
-profile="$build/bin/sponge-profile"
+# shellcheck source=pipelines/worker/profiles/profile-lib.sh
+. pipelines/worker/profiles/profile-lib.sh
+profile_setup "$build" sponge-profile
 flops="$build/bin/sponge-worker-flops"
 fmnist="$build/bin/sponge-worker-fmnist"
-out=pipelines/worker/profiles
-mount=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ {print $2; exit}' /proc/mounts)
-[ -n "$mount" ] || mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
-root="$mount/sponge-profile"
-
-run() { # name, profiler options..., -- command...
-        local name=$1
-        shift
-        echo "== $name" >&2
-        "$profile" --boost --cgroup-root "$root" --out "$out/$name.json" \
-                --report "$out/$name.report.json" "$@"
-}
 
 resnet=(--batches 1,2,4,8,16 --millicores 250,500,1000,1500,2000 --min-reps 5 --point-ms 1000)
 yolo=(--batches 1,2,4,8 --millicores 250,500,1000,1500,2000 --min-reps 3 --point-ms 1000)
@@ -46,18 +36,17 @@ set -o pipefail
 [ "$(stat -c %s "$item")" -eq 784 ] || { echo "cannot read a Fashion-MNIST test image" >&2; exit 1; }
 
 selected=("$@")
-want() { [ ${#selected[@]} -eq 0 ] || [[ " ${selected[*]} " == *" $1 "* ]]; }
 for v in resnet18 resnet34 resnet50 resnet101 resnet152; do
-        if want "$v"; then run "$v" "${resnet[@]}" -- "$flops" --variant "$v"; fi
+        if want "$v"; then profile_run "$v" "${resnet[@]}" -- "$flops" --variant "$v"; fi
 done
 for v in yolov5n yolov5s yolov5m; do
-        if want "$v"; then run "$v" "${yolo[@]}" -- "$flops" --variant "$v"; fi
+        if want "$v"; then profile_run "$v" "${yolo[@]}" -- "$flops" --variant "$v"; fi
 done
 for v in yolov5l yolov5x; do
-        if want "$v"; then run "$v" "${yolo_big[@]}" -- "$flops" --variant "$v"; fi
+        if want "$v"; then profile_run "$v" "${yolo_big[@]}" -- "$flops" --variant "$v"; fi
 done
 for s in softmax mlp wide; do
         if want "fmnist-$s"; then
-                run "fmnist-$s" "${fm[@]}" --item-file "$item" -- "$fmnist" --size "$s"
+                profile_run "fmnist-$s" "${fm[@]}" --item-file "$item" -- "$fmnist" --size "$s"
         fi
 done

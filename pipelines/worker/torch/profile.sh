@@ -10,12 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 build=${1:-build}
 shift || true
-profile="$build/bin/sponge-profile"
+# shellcheck source=pipelines/worker/profiles/profile-lib.sh
+. pipelines/worker/profiles/profile-lib.sh
+profile_setup "$build" sponge-profile-torch
 worker="$build/bin/sponge-worker-torch"
-out=pipelines/worker/profiles
-mount=$(awk '$3 == "cgroup" && $4 ~ /(^|,)cpu(,|$)/ {print $2; exit}' /proc/mounts)
-[ -n "$mount" ] || mount=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
-root="$mount/sponge-profile-torch"
 grid=(--batches 1,2,4,8,16,32 --millicores 500,1000,2000 --min-reps 5 --point-ms 1000)
 
 tmp=$(mktemp -d)
@@ -37,14 +35,10 @@ with torch.no_grad(), open(os.path.join(sys.argv[1], "features"), "wb") as f:
 PYEOF
 
 selected=("$@")
-want() { [ ${#selected[@]} -eq 0 ] || [[ " ${selected[*]} " == *" $1 "* ]]; }
 run() { # name, item file, worker args...
         local name=$1 item=$2
         shift 2
-        echo "== torch-$name" >&2
-        "$profile" --boost --cgroup-root "$root" --out "$out/torch-$name.json" \
-                --report "$out/torch-$name.report.json" "${grid[@]}" --item-file "$item" \
-                -- "$worker" "$@"
+        profile_run "torch-$name" "${grid[@]}" --item-file "$item" -- "$worker" "$@"
 }
 if want encode; then run encode "$tmp/image" --stage encode; fi
 for v in resnet-s resnet-m resnet-l; do
