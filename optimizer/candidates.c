@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Problem validation, candidate generation per stage and policy, dominance pruning. */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,19 +14,26 @@
  * few survive the minimality rule). */
 #define MAX_MIX_CONFIGS_PER_STAGE (1u << 22)
 
+/* Names indexed by the enums (the last value of each is asserted; a gap reads "unknown"). */
+static const char *const policy_names[] = {
+    [OPT_POLICY_FULL] = "full",
+    [OPT_POLICY_VERTICAL] = "vertical",
+    [OPT_POLICY_HORIZONTAL] = "horizontal",
+    [OPT_POLICY_STATIC] = "static",
+};
+static_assert(sizeof(policy_names) / sizeof(policy_names[0]) == OPT_POLICY_STATIC + 1,
+              "a policy without a name");
+static const char *const infeasible_names[] = {
+    [OPT_FEASIBLE] = "feasible",          [OPT_INFEASIBLE_THROUGHPUT] = "throughput",
+    [OPT_INFEASIBLE_LATENCY] = "latency", [OPT_INFEASIBLE_CAPACITY] = "capacity",
+    [OPT_INFEASIBLE_STATIC] = "static",
+};
+static_assert(sizeof(infeasible_names) / sizeof(infeasible_names[0]) == OPT_INFEASIBLE_STATIC + 1,
+              "an infeasibility reason without a name");
+
 const char *opt_policy_name(opt_policy p)
 {
-        switch (p) {
-        case OPT_POLICY_FULL:
-                return "full";
-        case OPT_POLICY_VERTICAL:
-                return "vertical";
-        case OPT_POLICY_HORIZONTAL:
-                return "horizontal";
-        case OPT_POLICY_STATIC:
-                return "static";
-        }
-        return "unknown";
+        return (unsigned)p <= OPT_POLICY_STATIC && policy_names[p] ? policy_names[p] : "unknown";
 }
 
 int opt_policy_from_name(const char *s, opt_policy *ret)
@@ -40,19 +48,8 @@ int opt_policy_from_name(const char *s, opt_policy *ret)
 
 const char *opt_infeasible_name(opt_infeasible r)
 {
-        switch (r) {
-        case OPT_FEASIBLE:
-                return "feasible";
-        case OPT_INFEASIBLE_THROUGHPUT:
-                return "throughput";
-        case OPT_INFEASIBLE_LATENCY:
-                return "latency";
-        case OPT_INFEASIBLE_CAPACITY:
-                return "capacity";
-        case OPT_INFEASIBLE_STATIC:
-                return "static";
-        }
-        return "unknown";
+        return (unsigned)r <= OPT_INFEASIBLE_STATIC && infeasible_names[r] ? infeasible_names[r]
+                                                                           : "unknown";
 }
 
 /* ---- the configuration space of a stage ---------------------------------------------------- */

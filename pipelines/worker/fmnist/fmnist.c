@@ -332,3 +332,10 @@ unsigned fm_forward(const fm_model *m, const uint8_t *pixels, float *probs)
         }
         return best;
 }
+
+int fm_bad_argument(const char *prog, const char *usage, const char *arg)
+{
+        fprintf(stderr, "%s: bad argument '%s'\n", prog, arg);
+        fputs(usage, stderr);
+        return 2;
+}

@@ -80,6 +80,10 @@ int fm_model_save(const fm_model *m, const char *path);
 
 /* Class probabilities (softmax of the logits) of one image of 784 pixel bytes. Returns the
  * most probable class (lowest index on ties) and fills probs[0..9] when probs is not NULL. */
+/* The two programs' answer to a bad command line: "PROG: bad argument 'ARG'", the usage text,
+ * both on stderr; returns 2 (the exit status). */
+int fm_bad_argument(const char *prog, const char *usage, const char *arg);
+
 unsigned fm_forward(const fm_model *m, const uint8_t *pixels, float *probs);
 
 #endif /* SPONGE_PIPELINES_WORKER_FMNIST_H */

@@ -18,6 +18,7 @@
 #include "pipelines/worker/xorshift.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,11 +185,14 @@ static int parse_lr(const char *s, float *ret)
         return 0;
 }
 
-static void usage(FILE *f)
+static const char usage_text[] =
+    "usage: sponge-fmnist-train --size softmax|mlp|wide --out FILE [--data DIR] "
+    "[--seed N]\n"
+    "       [--epochs N] [--lr X]   (defaults per size: the committed weights)\n";
+
+static int bad_argument(const char *arg)
 {
-        fprintf(f, "usage: sponge-fmnist-train --size softmax|mlp|wide --out FILE [--data DIR] "
-                   "[--seed N]\n"
-                   "       [--epochs N] [--lr X]   (defaults per size: the committed weights)\n");
+        return fm_bad_argument("sponge-fmnist-train", usage_text, arg);
 }
 
 static int train(const hyper *h, const char *data, uint64_t seed, const char *out)
@@ -269,28 +273,45 @@ int main(int argc, char **argv)
 
         if (sponge_version_requested(argc, argv, "sponge-fmnist-train"))
                 return 0;
-        for (int i = 1; i < argc; i++) {
-                const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-                if (strcmp(argv[i], "--help") == 0) {
-                        usage(stdout);
+        static const struct option opts[] = {
+            {"help", no_argument, NULL, 'h'},       {"size", required_argument, NULL, 'z'},
+            {"out", required_argument, NULL, 'o'},  {"data", required_argument, NULL, 'd'},
+            {"seed", required_argument, NULL, 's'}, {"epochs", required_argument, NULL, 'e'},
+            {"lr", required_argument, NULL, 'l'},   {0},
+        };
+        opterr = 0;
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                switch (c) {
+                case 'h':
+                        fputs(usage_text, stdout);
                         return 0;
-                } else if (strcmp(argv[i], "--size") == 0 && val) {
-                        size = val;
-                } else if (strcmp(argv[i], "--out") == 0 && val) {
-                        out = val;
-                } else if (strcmp(argv[i], "--data") == 0 && val) {
-                        data = val;
-                } else if (strcmp(argv[i], "--seed") == 0 && val && parse_u64(val, &seed) == 0) {
-                } else if (strcmp(argv[i], "--epochs") == 0 && val &&
-                           parse_u64(val, &epochs) == 0 && epochs >= 1 && epochs <= 1000) {
-                } else if (strcmp(argv[i], "--lr") == 0 && val && parse_lr(val, &lr) == 0) {
-                } else {
-                        fprintf(stderr, "sponge-fmnist-train: bad argument '%s'\n", argv[i]);
-                        usage(stderr);
-                        return 2;
+                case 'z':
+                        size = optarg;
+                        break;
+                case 'o':
+                        out = optarg;
+                        break;
+                case 'd':
+                        data = optarg;
+                        break;
+                case 's':
+                        if (parse_u64(optarg, &seed) < 0)
+                                return bad_argument(argv[optind - 1]);
+                        break;
+                case 'e':
+                        if (parse_u64(optarg, &epochs) < 0 || epochs < 1 || epochs > 1000)
+                                return bad_argument(argv[optind - 1]);
+                        break;
+                case 'l':
+                        if (parse_lr(optarg, &lr) < 0)
+                                return bad_argument(argv[optind - 1]);
+                        break;
+                default:
+                        return bad_argument(argv[optind - 1]);
                 }
-                i++;
         }
+        if (optind < argc)
+                return bad_argument(argv[optind]);
         const hyper *h = NULL;
         for (size_t k = 0; size && k < sizeof(hypers) / sizeof(hypers[0]); k++)
                 if (strcmp(hypers[k].size, size) == 0)
@@ -298,7 +319,7 @@ int main(int argc, char **argv)
         if (!h || !out) {
                 fprintf(stderr, "sponge-fmnist-train: --size softmax|mlp|wide and --out are "
                                 "required\n");
-                usage(stderr);
+                fputs(usage_text, stderr);
                 return 2;
         }
         hyper hp = *h;

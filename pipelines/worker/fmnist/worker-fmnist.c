@@ -19,6 +19,7 @@
 #include "pipelines/version.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -124,13 +125,16 @@ static int init(spw_ctx *ctx, void *userdata)
         return 0;
 }
 
-static void usage(FILE *f)
+static const char usage_text[] =
+    "usage: sponge-worker-fmnist --size softmax|mlp|wide [--weights FILE] "
+    "[--name NAME]\n"
+    "Serves the sponged stage-worker protocol on $SPONGE_SOCKET_FD or "
+    "$SPONGE_SOCKET;\ninput 784 pixel bytes, output "
+    "{\"class\":N,\"label\":\"...\",\"score\":P}.\n";
+
+static int bad_argument(const char *arg)
 {
-        fprintf(f, "usage: sponge-worker-fmnist --size softmax|mlp|wide [--weights FILE] "
-                   "[--name NAME]\n"
-                   "Serves the sponged stage-worker protocol on $SPONGE_SOCKET_FD or "
-                   "$SPONGE_SOCKET;\ninput 784 pixel bytes, output "
-                   "{\"class\":N,\"label\":\"...\",\"score\":P}.\n");
+        return fm_bad_argument("sponge-worker-fmnist", usage_text, arg);
 }
 
 int main(int argc, char **argv)
@@ -141,27 +145,33 @@ int main(int argc, char **argv)
 
         if (sponge_version_requested(argc, argv, "sponge-worker-fmnist"))
                 return 0;
-        for (int i = 1; i < argc; i++) {
-                const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-                if (strcmp(argv[i], "--help") == 0) {
-                        usage(stdout);
+        static const struct option opts[] = {
+            {"help", no_argument, NULL, 'h'},
+            {"size", required_argument, NULL, 'z'},
+            {"weights", required_argument, NULL, 'w'},
+            {"name", required_argument, NULL, 'n'},
+            {0},
+        };
+        opterr = 0;
+        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+                if (c == 'h') {
+                        fputs(usage_text, stdout);
                         return 0;
-                } else if (strcmp(argv[i], "--size") == 0 && val) {
-                        st.size = val;
-                } else if (strcmp(argv[i], "--weights") == 0 && val && *val) {
-                        st.weights = val;
-                } else if (strcmp(argv[i], "--name") == 0 && val && *val) {
-                        name = val;
+                } else if (c == 'z') {
+                        st.size = optarg;
+                } else if (c == 'w' && *optarg) {
+                        st.weights = optarg;
+                } else if (c == 'n' && *optarg) {
+                        name = optarg;
                 } else {
-                        fprintf(stderr, "sponge-worker-fmnist: bad argument '%s'\n", argv[i]);
-                        usage(stderr);
-                        return 2;
+                        return bad_argument(argv[optind - 1]);
                 }
-                i++;
         }
+        if (optind < argc)
+                return bad_argument(argv[optind]);
         if (!st.size || fm_size_dims(st.size, dims, &layers) < 0) {
                 fprintf(stderr, "sponge-worker-fmnist: --size must be softmax, mlp or wide\n");
-                usage(stderr);
+                fputs(usage_text, stderr);
                 return 2;
         }
         char defname[32];
