@@ -267,19 +267,6 @@ int opt_stage_evaluate(const opt_pipeline *pl, size_t stage, uint32_t variant, u
         return ok ? 0 : -ERANGE;
 }
 
-void opt__plan_stage_from(const opt__cand *c, opt_plan_stage *ret)
-{
-        ret->variant = c->variant;
-        ret->batch = c->batch;
-        ret->millicores = c->millicores;
-        ret->replicas = c->replicas;
-        ret->processing_ms = c->processing_ms;
-        ret->predicted_latency_ms = c->latency_ms;
-        ret->throughput_rps = c->throughput_rps;
-        ret->cores = (double)c->mc_total / 1000.0;
-        ret->objective = c->objective;
-}
-
 /* The least replicas in [r_lo, r_hi] carrying λ at (v, b, mc); 0 if none. */
 static uint32_t least_replicas(const opt_pipeline *pl, const opt_stage *st, const opt__space *sp,
                                uint32_t v, uint32_t b, uint32_t mc, opt__cand *c)

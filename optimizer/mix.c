@@ -345,9 +345,15 @@ void opt__plan_stage_fill(const opt_stage *st, const opt__stage_cands *owner, co
 {
         uint32_t started;
 
-        opt__plan_stage_from(c, ret);
-        ret->loading_core_s = 0.0;
-        ret->replicas_started = 0;
+        *ret = (opt_plan_stage){.variant = c->variant,
+                                .batch = c->batch,
+                                .millicores = c->millicores,
+                                .replicas = c->replicas,
+                                .processing_ms = c->processing_ms,
+                                .predicted_latency_ms = c->latency_ms,
+                                .throughput_rps = c->throughput_rps,
+                                .cores = (double)c->mc_total / 1000.0,
+                                .objective = c->objective};
         if (c->mix == OPT__NO_MIX) {
                 ret->n_groups = 1;
                 ret->groups[0] = (opt_plan_group){

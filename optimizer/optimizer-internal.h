@@ -111,9 +111,6 @@ int opt__stage_max_throughput(const opt_pipeline *pl, size_t s, opt__cand *ret);
 /* Appends c to sc->c (capacity *cap, doubled as needed). Returns 0, -ENOMEM. */
 int opt__push_cand(opt__stage_cands *sc, size_t *cap, const opt__cand *c);
 
-/* Fills a plan stage from a candidate (single-variant fields only). */
-void opt__plan_stage_from(const opt__cand *c, opt_plan_stage *ret);
-
 /* ---- mixes and loading cost (mix.c) ---- */
 
 /* Start-up core-seconds of running n replicas of variant v at mc millicores against the plan
