@@ -41,7 +41,7 @@ void manager_epoll_mod(Manager *m, int fd, EventSource *ev, uint32_t events, boo
 int manager_new(const char *config_path, Manager **ret)
 {
         Manager *m = calloc(1, sizeof(*m));
-        char err[512];
+        char err[1024];
         int r;
 
         if (!m)
@@ -352,7 +352,7 @@ void manager_notify_status(Manager *m)
 int manager_reload(Manager *m)
 {
         NodeConfig c;
-        char err[512];
+        char err[1024];
         int r;
 
         log_notice("Reloading configuration%s%s", m->config_path ? " from " : "",

@@ -12,8 +12,6 @@
 #include "agent/util.h"
 #include "pipelines/jsoncheck.h"
 
-#define NODE_CONFIG_FILE_MAX (1u << 20)
-
 int node_config_defaults(NodeConfig *c)
 {
         *c = (NodeConfig){
@@ -257,8 +255,9 @@ static int parse_key(jc_ctx *c, const char *key, const json_t *v, NodeConfig *nc
                 return jc_read_bool(c, v, &nc->control);
         if (strcmp(key, "ebpf") == 0)
                 return jc_read_bool(c, v, &nc->ebpf);
-        /* The rest are the trust keys (KEYS lists them all, so nothing else gets here). */
-        return trust_config_key(&nc->trust, key, v, c->err, c->errlen);
+        /* The rest are the trust keys (KEYS lists them all, so nothing else should get here). */
+        r = trust_config_key(&nc->trust, key, v, c->err, c->errlen);
+        return r == -ENOENT ? jc_fail(c, "a key listed as accepted but read by nobody (a bug)") : r;
 }
 
 /* Reads root (a JSON object) into *nc; the message, "PATH: ...", goes to err. */

@@ -87,11 +87,12 @@ static int load_token(TrustConfig *t, char *err, size_t errlen)
         char buf[TOKEN_FILE_MAX + 1];
         struct stat st;
         ssize_t n;
+        int open_errno = errno; /* before jc_init's snprintf */
         jc_ctx c;
 
         jc_init(&c, "api_token_file", err, errlen);
         if (fd < 0)
-                return jc_fail(&c, "cannot open %s: %s", t->api_token_file, strerror(errno));
+                return jc_fail(&c, "cannot open %s: %s", t->api_token_file, strerror(open_errno));
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return jc_fail(&c, "%s is not a regular file", t->api_token_file);
         if (st.st_mode & 077)
@@ -183,10 +184,11 @@ static int add_worker_dir(TrustConfig *t, size_t i, const char *dir, bool config
         jc_ctx c;
 
         if (!realpath(dir, real)) {
+                int e = errno; /* before jc_init's snprintf */
                 jc_init(&c, "worker_dirs", err, errlen);
                 jc_push_index(&c, i);
                 if (configured)
-                        return jc_fail(&c, "%s: %s", dir, strerror(errno));
+                        return jc_fail(&c, "%s: %s", dir, strerror(e));
                 return 0;
         }
         for (size_t k = 0; k < t->n_worker_dirs; k++)

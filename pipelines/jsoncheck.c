@@ -139,7 +139,7 @@ int jc_enum_from(const char *const *names, size_t n, const char *s)
         if (!s)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
-                if (strcmp(names[i], s) == 0)
+                if (names[i] && strcmp(names[i], s) == 0) /* a gap in a table: no name */
                         return (int)i;
         return -EINVAL;
 }

@@ -8,7 +8,8 @@
  * empty path, "..." after a path too long for the buffer) and returns -EINVAL.
  * Invariants: every push is popped in reverse order; err may be NULL / errlen 0 (no message);
  * ret_* outputs are written only on success. No global state: reentrant, one ctx per thread.
- * Used by the pipeline files (pipelines/read.c) and the node config (agent/nodeconf.c).
+ * Used by the pipeline files (pipelines/read.c, pipeline.c) and the node config
+ * (agent/nodeconf.c, agent/trust.c).
  */
 #pragma once
 

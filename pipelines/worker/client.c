@@ -3,7 +3,6 @@
 #include "pipelines/worker/client.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>

@@ -30,7 +30,8 @@ typedef struct bench_cli_spec {
         uint32_t node_millicores_max;
 } bench_cli_spec;
 
-/* s as a whole number within [lo, hi]. Returns 0 or -EINVAL; *ret untouched on failure. */
+/* s as a finite number (_num) or a whole number (_uint) within [lo, hi]. Returns 0 or -EINVAL;
+ * *ret untouched on failure. */
 int bench_parse_num(const char *s, double lo, double hi, double *ret);
 int bench_parse_uint(const char *s, uint64_t lo, uint64_t hi, uint64_t *ret);
 

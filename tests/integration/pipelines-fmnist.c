@@ -44,8 +44,13 @@ static int measure(const char *worker, const char *size, const fm_set *set, doub
         char err[512] = "";
         size_t right = 0;
 
-        /* The agent's one spawn path (agent/spawn.h); the worker keeps the test's uid. */
-        SpawnSpec spec = {.path = worker, .argv = argv};
+        /* The agent's one spawn path (agent/spawn.h); the worker keeps the test's uid. The
+         * environment is the agent's short list, plus the weights directory when one is set. */
+        char weights[4200];
+        const char *dir = getenv("SPONGE_FMNIST_WEIGHTS_DIR");
+        char *extra[] = {weights, NULL};
+        snprintf(weights, sizeof(weights), "SPONGE_FMNIST_WEIGHTS_DIR=%s", dir ? dir : "");
+        SpawnSpec spec = {.path = worker, .argv = argv, .extra_env = dir ? extra : NULL};
         pid_t pid = 0;
         int fd = -1;
         int r = spawn_worker(&spec, &pid, &fd);

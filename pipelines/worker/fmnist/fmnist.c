@@ -339,3 +339,18 @@ int fm_bad_argument(const char *prog, const char *usage, const char *arg)
         fputs(usage, stderr);
         return 2;
 }
+
+const char *fm_option_name(const struct option *opts, int idx, char *const argv[], char *buf,
+                           size_t len)
+{
+        for (int k = 0; idx < 0 && optopt && opts[k].name; k++)
+                if (opts[k].val == optopt)
+                        idx = k;
+        if (idx >= 0)
+                snprintf(buf, len, "--%s", opts[idx].name);
+        else if (optopt)
+                snprintf(buf, len, "-%c", optopt);
+        else
+                snprintf(buf, len, "%s", argv[optind - 1]);
+        return buf;
+}

@@ -26,6 +26,7 @@
 #ifndef SPONGE_PIPELINES_WORKER_FMNIST_H
 #define SPONGE_PIPELINES_WORKER_FMNIST_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,10 +81,15 @@ int fm_model_save(const fm_model *m, const char *path);
 
 /* Class probabilities (softmax of the logits) of one image of 784 pixel bytes. Returns the
  * most probable class (lowest index on ties) and fills probs[0..9] when probs is not NULL. */
+unsigned fm_forward(const fm_model *m, const uint8_t *pixels, float *probs);
+
 /* The two programs' answer to a bad command line: "PROG: bad argument 'ARG'", the usage text,
  * both on stderr; returns 2 (the exit status). */
 int fm_bad_argument(const char *prog, const char *usage, const char *arg);
-
-unsigned fm_forward(const fm_model *m, const uint8_t *pixels, float *probs);
+/* The option getopt_long just refused, or whose value the program refused, as "--NAME" (idx:
+ * getopt_long's longindex, -1 when it set none; a missing value is found through optopt), or
+ * the word itself (an unknown option). Written into buf, which is returned. */
+const char *fm_option_name(const struct option *opts, int idx, char *const argv[], char *buf,
+                           size_t len);
 
 #endif /* SPONGE_PIPELINES_WORKER_FMNIST_H */

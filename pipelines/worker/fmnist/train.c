@@ -195,6 +195,12 @@ static int bad_argument(const char *arg)
         return fm_bad_argument("sponge-fmnist-train", usage_text, arg);
 }
 
+static int bad_option(const struct option *opts, int idx, char *const argv[])
+{
+        char name[64];
+        return bad_argument(fm_option_name(opts, idx, argv, name, sizeof(name)));
+}
+
 static int train(const hyper *h, const char *data, uint64_t seed, const char *out)
 {
         unsigned dims[FM_MAX_LAYERS + 1], layers;
@@ -280,7 +286,7 @@ int main(int argc, char **argv)
             {"lr", required_argument, NULL, 'l'},   {0},
         };
         opterr = 0;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c, idx = -1; (c = getopt_long(argc, argv, "", opts, &idx)) != -1; idx = -1) {
                 switch (c) {
                 case 'h':
                         fputs(usage_text, stdout);
@@ -296,18 +302,18 @@ int main(int argc, char **argv)
                         break;
                 case 's':
                         if (parse_u64(optarg, &seed) < 0)
-                                return bad_argument(argv[optind - 1]);
+                                return bad_option(opts, idx, argv);
                         break;
                 case 'e':
                         if (parse_u64(optarg, &epochs) < 0 || epochs < 1 || epochs > 1000)
-                                return bad_argument(argv[optind - 1]);
+                                return bad_option(opts, idx, argv);
                         break;
                 case 'l':
                         if (parse_lr(optarg, &lr) < 0)
-                                return bad_argument(argv[optind - 1]);
+                                return bad_option(opts, idx, argv);
                         break;
                 default:
-                        return bad_argument(argv[optind - 1]);
+                        return bad_option(opts, idx, argv);
                 }
         }
         if (optind < argc)

@@ -137,6 +137,12 @@ static int bad_argument(const char *arg)
         return fm_bad_argument("sponge-worker-fmnist", usage_text, arg);
 }
 
+static int bad_option(const struct option *opts, int idx, char *const argv[])
+{
+        char name[64];
+        return bad_argument(fm_option_name(opts, idx, argv, name, sizeof(name)));
+}
+
 int main(int argc, char **argv)
 {
         state st = {0};
@@ -153,7 +159,7 @@ int main(int argc, char **argv)
             {0},
         };
         opterr = 0;
-        for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        for (int c, idx = -1; (c = getopt_long(argc, argv, "", opts, &idx)) != -1; idx = -1) {
                 if (c == 'h') {
                         fputs(usage_text, stdout);
                         return 0;
@@ -164,7 +170,7 @@ int main(int argc, char **argv)
                 } else if (c == 'n' && *optarg) {
                         name = optarg;
                 } else {
-                        return bad_argument(argv[optind - 1]);
+                        return bad_option(opts, idx, argv);
                 }
         }
         if (optind < argc)
