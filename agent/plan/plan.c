@@ -30,6 +30,34 @@ opt_policy plan_policy(pl_policy p, bool pinned)
         }
 }
 
+static bool negative(const opt_model *m)
+{
+        return m->gamma < 0 || m->delta < 0 || m->epsilon < 0 || m->eta < 0;
+}
+
+int plan_fit(const opt_point *pts, size_t n, opt_model *ret, bool *ret_nonneg, char *err,
+             size_t errlen)
+{
+        opt_model m;
+        int r = opt_fit(pts, n, &m, err, errlen);
+        bool nonneg = r < 0 || negative(&m);
+
+        if (nonneg) {
+                opt_model nn;
+                int r2 = opt_fit_nonneg(pts, n, &nn, err, errlen);
+                if (r2 == 0)
+                        m = nn;
+                /* both rejected: opt_fit's error stands (the negative fit is never used) */
+                r = r2 == 0 ? 0 : r < 0 ? r : r2;
+        }
+        if (r < 0)
+                return r;
+        *ret = m;
+        if (ret_nonneg)
+                *ret_nonneg = nonneg;
+        return 0;
+}
+
 int plan_variant_model(const pl_variant *v, opt_model *ret, char *err, size_t errlen)
 {
         const pl_profile *pr = &v->profile;
@@ -49,9 +77,7 @@ int plan_variant_model(const pl_variant *v, opt_model *ret, char *err, size_t er
         for (size_t i = 0; i < pr->n_points; i++)
                 pts[i] = (opt_point){pr->points[i].batch, pr->points[i].millicores,
                                      pr->points[i].latency_ms};
-        r = opt_fit(pts, pr->n_points, &m, err, errlen);
-        if (r < 0)
-                r = opt_fit_nonneg(pts, pr->n_points, &m, err, errlen);
+        r = plan_fit(pts, pr->n_points, &m, NULL, err, errlen);
         free(pts);
         if (r == 0)
                 *ret = m;

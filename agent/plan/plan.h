@@ -4,13 +4,14 @@
  * loop's decisions that touch no process (sponge_plan: links pipelines and optimizer only).
  *
  * Translation: a variant's profile → its latency model (a model as written; points fitted by
- * least squares, else non-negative least squares); a pipeline's policy (pinned = static) →
+ * plan_fit: least squares, else non-negative least squares — the rule the profiler uses for
+ * the models it writes); a pipeline's policy (pinned = static) →
  * opt_policy; each stage → an opt_stage whose candidates are the file's ranges and whose fixed
  * dimensions are the plan in force (pinned) or the initial plan (pl_initial_plan); a solved
  * plan → pl_plan_entry per stage, or per variant of a stage with plan_mix_entries (InfAdapter's
  * mix, offered only with plan_input.mix; loading cost from the plan in force, plan-mix.c).
  * The agent, control-oracle, bench-oracle and the simulator build their problems here and
- * nowhere else.
+ * nowhere else; the profiler fits with plan_fit.
  *
  * Decisions (each a pure function of its inputs, times passed in, no clock read):
  *   plan_decide       solve; keep the variants in force unless switching gains more than
@@ -61,7 +62,14 @@ typedef struct plan_stage_mix {
 /* The optimizer's policy of a pipeline file's policy; a pinned pipeline is static. */
 opt_policy plan_policy(pl_policy p, bool pinned);
 
-/* The latency model of a variant's profile. Returns 0, -ENOMEM, or opt_fit's error with a
+/* The one rule that turns measured points into a latency model, for the agent (points in a
+ * pipeline file) and the profiler (what it writes): least squares (opt_fit); the non-negative
+ * fit (opt_fit_nonneg) when that is rejected or yields a negative parameter, which has no
+ * physical meaning (work per item or per batch). *ret_nonneg (may be NULL) says which was
+ * used. Returns 0 or opt_fit's errors with a message in err; *ret untouched on failure. */
+int plan_fit(const opt_point *pts, size_t n, opt_model *ret, bool *ret_nonneg, char *err,
+             size_t errlen);
+/* The latency model of a variant's profile. Returns 0, -ENOMEM, or plan_fit's error with a
  * message in err. */
 int plan_variant_model(const pl_variant *v, opt_model *ret, char *err, size_t errlen);
 

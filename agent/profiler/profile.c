@@ -2,6 +2,7 @@
 /* Profiling a variant in a real cgroup and fitting its latency model; see profile.h. */
 #include "agent/profiler/profile.h"
 #include "agent/execpath.h"
+#include "agent/plan/plan.h"
 #include "agent/spawn.h"
 #include "pipelines/worker/client.h"
 
@@ -418,13 +419,10 @@ void prof_result_done(prof_result *r)
 
 double prof_predict_ms(const opt_model *m, uint32_t batch, uint32_t millicores)
 {
-        double c = millicores / 1000.0, b = batch;
-        return m->gamma * b / c + m->delta * b + m->epsilon / c + m->eta;
-}
+        opt_model median = *m;
 
-static bool negative(const opt_model *m)
-{
-        return m->gamma < 0 || m->delta < 0 || m->epsilon < 0 || m->eta < 0;
+        median.margin = 0; /* the fit itself: what the p50s are compared with */
+        return opt_latency_ms(&median, batch, millicores);
 }
 
 int prof_fit_result(const prof_result *res, prof_fit *ret, char *err, size_t errlen)
@@ -436,20 +434,7 @@ int prof_fit_result(const prof_result *res, prof_fit *ret, char *err, size_t err
                 pts[i] = (opt_point){res->points[i].batch, res->points[i].millicores,
                                      res->points[i].p50_ms};
         prof_fit fit = {0};
-        int r = opt_fit(pts, res->n, &fit.model, err, errlen);
-        /* Negative parameters have no physical meaning (work per item / batch); the
-         * constrained fit is the honest model then. */
-        if (r < 0 || negative(&fit.model)) {
-                opt_model nn;
-                int r2 = opt_fit_nonneg(pts, res->n, &nn, err, errlen);
-                if (r2 == 0) {
-                        fit.model = nn;
-                        fit.nonneg = true;
-                        r = 0;
-                } else if (r == 0) {
-                        r = r2;
-                }
-        }
+        int r = plan_fit(pts, res->n, &fit.model, &fit.nonneg, err, errlen);
         free(pts);
         if (r < 0)
                 return r;

@@ -12,7 +12,7 @@
  *   point_time_us has passed (at most max_reps), and records p50 / p99 / mean latency (wall
  *   time from the first byte sent to the whole RESULT received) and the CPU time the cgroup
  *   used per batch. prof_fit() fits l(b,c) = γ·b/c + δ·b + ε/c + η (c in cores) to the
- *   per-point p50s with opt_fit (opt_fit_nonneg if opt_fit yields a negative parameter), sets
+ *   per-point p50s with the plan library's rule (plan_fit, the one the agent uses for points), sets
  *   the margin to the typical tail (median over the points of p99 / model − 1, ≥ 0), and
  *   computes R² of the p50s.
  *

@@ -207,6 +207,34 @@ static void test_translate_bad_points(void **state)
         pl_pipeline_free(p);
 }
 
+/* plan_fit, the one fitting rule: exact points of a model with a negative δ (γ 1, δ −0.01,
+ * ε 0.5, η 1; positive over the grid) pass least squares, which recovers δ < 0; the rule then
+ * takes the non-negative fit. Points of a model with no negative term keep least squares. */
+static void test_fit_rule(void **state)
+{
+        static const uint32_t bs[] = {1, 2, 4, 8}, mcs[] = {500, 1000, 2000};
+        opt_point neg[12], pos[12];
+        opt_model m, ls;
+        bool nonneg = false;
+        char err[256] = "";
+
+        (void)state;
+        for (size_t i = 0; i < 12; i++) {
+                double b = bs[i / 3], c = mcs[i % 3] / 1000.0;
+                neg[i] = (opt_point){bs[i / 3], mcs[i % 3], b / c - 0.01 * b + 0.5 / c + 1};
+                pos[i] = (opt_point){bs[i / 3], mcs[i % 3], b / c + 0.2 * b + 0.5 / c + 1};
+        }
+        assert_int_equal(opt_fit(neg, 12, &ls, err, sizeof(err)), 0);
+        assert_true(ls.delta < 0);
+        assert_int_equal(plan_fit(neg, 12, &m, &nonneg, err, sizeof(err)), 0);
+        assert_true(nonneg);
+        assert_true(m.gamma >= 0 && m.delta >= 0 && m.epsilon >= 0 && m.eta >= 0);
+        assert_int_equal(plan_fit(pos, 12, &m, &nonneg, err, sizeof(err)), 0);
+        assert_false(nonneg);
+        assert_float_equal(m.delta, 0.2, 1e-6);
+        assert_int_equal(plan_fit(pos, 0, &m, &nonneg, err, sizeof(err)), -EINVAL);
+}
+
 /* ---- decisions ---- */
 
 static plan_problem build_one(pl_pipeline *p, size_t current_variant, double lambda, double present,
@@ -759,10 +787,9 @@ static void test_mix_loading(void **state)
 int main(int argc, char **argv)
 {
         const struct CMUnitTest translate[] = {
-            cmocka_unit_test(test_policy),
-            cmocka_unit_test(test_translate),
-            cmocka_unit_test(test_translate_pinned),
-            cmocka_unit_test(test_translate_bad_points),
+            cmocka_unit_test(test_policy),           cmocka_unit_test(test_translate),
+            cmocka_unit_test(test_translate_pinned), cmocka_unit_test(test_translate_bad_points),
+            cmocka_unit_test(test_fit_rule),
         };
         const struct CMUnitTest mix[] = {
             cmocka_unit_test(test_mix_entries),
