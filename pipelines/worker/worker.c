@@ -259,20 +259,12 @@ static int output_verror(spw_outputs *out, size_t i, int state, const char *fmt,
         return 0;
 }
 
-int spw_output_error(spw_outputs *out, size_t i, const char *fmt, ...)
+int spw_output_fail(spw_outputs *out, size_t i, spw_fault fault, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
-        int r = output_verror(out, i, OUT_ERROR, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-int spw_output_invalid(spw_outputs *out, size_t i, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        int r = output_verror(out, i, OUT_INVALID, fmt, ap);
+        int r =
+            output_verror(out, i, fault == SPW_FAULT_INVALID ? OUT_INVALID : OUT_ERROR, fmt, ap);
         va_end(ap);
         return r;
 }

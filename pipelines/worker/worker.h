@@ -114,13 +114,17 @@ int spw_output_set(spw_outputs *out, size_t i, const void *data, size_t len);
 /* Gives item i a writable output of len bytes in *ret_ptr, to be filled before process()
  * returns. Returns 0, -ERANGE or -ENOMEM (*ret_ptr untouched). */
 int spw_output_alloc(spw_outputs *out, size_t i, size_t len, void **ret_ptr);
+/* How an item failed: the worker's fault or the input's (what the agent answers the client). */
+typedef enum spw_fault {
+        SPW_FAULT_ERROR,   /* the item failed: 502 */
+        SPW_FAULT_INVALID, /* the input is malformed: 400 */
+} spw_fault;
 /* Marks item i failed with a printf-formatted UTF-8 message. Returns 0, -ERANGE or -ENOMEM. */
-int spw_output_error(spw_outputs *out, size_t i, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Marks item i's input invalid (malformed: the agent answers the client 400, not 502) with a
- * printf-formatted UTF-8 message. Returns 0, -ERANGE or -ENOMEM. */
-int spw_output_invalid(spw_outputs *out, size_t i, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int spw_output_fail(spw_outputs *out, size_t i, spw_fault fault, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The two faults by name: spw_output_error(out, i, fmt, ...), spw_output_invalid(...). */
+#define spw_output_error(out, i, ...)   spw_output_fail((out), (i), SPW_FAULT_ERROR, __VA_ARGS__)
+#define spw_output_invalid(out, i, ...) spw_output_fail((out), (i), SPW_FAULT_INVALID, __VA_ARGS__)
 
 /* Current pool size (≥ 1): what the agent last sent in SET_THREADS (or SPONGE_THREADS). */
 unsigned spw_threads(const spw_ctx *ctx);
