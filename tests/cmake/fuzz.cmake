@@ -20,7 +20,10 @@ function(sponge_add_fuzzer name)
   target_link_libraries(fuzz-${name} PRIVATE ${F_LIBS})
   target_link_options(fuzz-${name} PRIVATE -fsanitize=fuzzer)
   add_dependencies(fuzz fuzz-${name})
+  # libFuzzer exits 77 on a crash by default, which CTest reads as a skip (SKIP_RETURN_CODE 77):
+  # a finding must fail the test.
   set(args -max_total_time=${SPONGE_FUZZ_SECONDS} -timeout=10 -rss_limit_mb=2048
+           -error_exitcode=1 -timeout_exitcode=1
            -max_len=${F_MAX_LEN} -print_final_stats=1 -artifact_prefix=${SPONGE_FUZZ_DIR}/)
   if(F_DICT)
     list(APPEND args -dict=${SPONGE_FUZZ_SRC}/${F_DICT})

@@ -37,7 +37,7 @@ static int reencode(const spp_frame *f, spp_buf *out)
                         assert(item.len == 0 ||
                                (item.data >= f->batch.items &&
                                 item.data + item.len <= f->batch.items + f->batch.items_len));
-                        assert(item.status <= SPP_STATUS_ERROR);
+                        assert(item.status <= SPP_STATUS_INVALID);
                         items[n++] = item;
                 }
                 assert(n == f->batch.n);
