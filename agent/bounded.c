@@ -28,14 +28,30 @@ static uint64_t batch_grace_us(const Pipeline *p)
         return MIN(MAX(g, BATCH_GRACE_MIN_US), BATCH_GRACE_MAX_US);
 }
 
+static uint64_t latest_deadline(Request *const *reqs, uint32_t n)
+{
+        uint64_t latest = 0;
+
+        for (uint32_t i = 0; i < n; i++)
+                latest = MAX(latest, reqs[i]->deadline_us);
+        return latest;
+}
+
+uint64_t bounded_answer_deadline(const Replica *r, Request *const *reqs, uint32_t n)
+{
+        const Pipeline *p = r->stage->pipeline;
+
+        if (p->cfg->late != PL_LATE_DROP)
+                return 0;
+        return latest_deadline(reqs, n) + batch_grace_us(p);
+}
+
 uint64_t bounded_batch_deadline(const Replica *r, Request *const *reqs, uint32_t n, uint64_t now)
 {
         const Stage *s = r->stage;
         double pred_ms = opt_latency_eval_ms(&s->models[r->variant], n, r->millicores);
-        uint64_t latest = 0, pred = 0;
+        uint64_t latest = latest_deadline(reqs, n), pred = 0;
 
-        for (uint32_t i = 0; i < n; i++)
-                latest = MAX(latest, reqs[i]->deadline_us);
         /* Requests served late ("late": "serve") have their deadline behind them: the batch
          * still gets eight times what the model predicts for it. */
         if (pred_ms > 0 && pred_ms < 3.6e6)
@@ -55,6 +71,13 @@ uint64_t bounded_startup_deadline(const Replica *r)
 static bool batch_due(const Replica *r, uint64_t now)
 {
         return r->batch_n > 0 && r->fd >= 0 && r->batch_deadline_us && r->batch_deadline_us <= now;
+}
+
+/* Before the worker is given up: a "drop" batch past its requests' deadlines + grace. */
+static bool answer_due(const Replica *r, uint64_t now)
+{
+        return r->batch_n > 0 && r->fd >= 0 && r->batch_answer_us && r->batch_answer_us <= now &&
+               r->batch_answer_us < r->batch_deadline_us;
 }
 
 /* A replica let go (variant switch, scale-down, retired pipeline) still holds its batch after
@@ -80,8 +103,8 @@ static void give_up_batch(Replica *r, uint64_t now)
         char why[160];
 
         snprintf(why, sizeof(why),
-                 "worker did not answer a batch of %u within %.0f ms (its latest deadline + "
-                 "%.0f ms grace); killed",
+                 "worker did not answer a batch of %u within %.0f ms (its latest deadline or 8x "
+                 "its predicted time, + %.0f ms grace); killed",
                  r->batch_n, ms(now - r->batch_start_us), ms(batch_grace_us(s->pipeline)));
         log_warning("Replica %s/%s/r%u (pid %d): %s", s->pipeline->cfg->name, s->cfg->name, r->id,
                     (int)r->pid, why);
@@ -91,6 +114,34 @@ static void give_up_batch(Replica *r, uint64_t now)
         replica_lost(r, why);
         snprintf(r->last_failure, sizeof(r->last_failure), "%.150s", why);
         stage_dispatch(s, now);
+}
+
+/* The worker is slow, not presumed stuck: its requests get their 504 now; the batch's own
+ * reference keeps them until the worker answers (result dropped) or is given up. */
+static void answer_late_batch(Replica *r)
+{
+        Stage *s = r->stage;
+        char detail[256];
+        uint32_t n = 0;
+
+        snprintf(detail, sizeof(detail),
+                 "stage %s, replica r%u: the batch ran past its requests' deadlines + %.0f ms "
+                 "grace; the worker finishes it and its result is dropped",
+                 s->cfg->name, r->id, ms(batch_grace_us(s->pipeline)));
+        for (uint32_t i = 0; i < r->batch_n; i++) {
+                Request *req = r->batch[i];
+                if (req->state == REQ_ANSWERED)
+                        continue;
+                n++;
+                if (!req->conn)
+                        request_answer(req, 499, "text/plain", "", 0);
+                else
+                        request_answer_error(req, 504, "deadline passed", detail);
+        }
+        r->batch_answer_us = 0;
+        log_info("Replica %s/%s/r%u (pid %d): batch of %u past its deadlines + grace: %u "
+                 "requests answered 504, the worker runs on",
+                 s->pipeline->cfg->name, s->cfg->name, r->id, (int)r->pid, r->batch_n, n);
 }
 
 static void give_up_drain(Replica *r, uint64_t now)
@@ -183,6 +234,8 @@ static void stage_due(Stage *s, uint64_t now)
         uint64_t t;
 
         for (Replica *r = s->replicas; r; r = r->next) {
+                if (answer_due(r, now))
+                        answer_late_batch(r);
                 if (batch_due(r, now))
                         give_up_batch(r, now);
                 else if (drain_due(r, now))
@@ -229,6 +282,8 @@ static uint64_t pipelines_next(Pipeline *list)
                         for (Replica *r = s->replicas; r; r = r->next) {
                                 if (r->batch_n > 0 && r->fd >= 0)
                                         next = earliest(next, r->batch_deadline_us);
+                                if (r->batch_n > 0 && r->fd >= 0)
+                                        next = earliest(next, r->batch_answer_us);
                                 if (r->state == REPLICA_DRAINING && r->batch_n > 0 && r->fd >= 0)
                                         next = earliest(next, r->drain_deadline_us);
                                 if (r->state == REPLICA_STARTING && r->pid > 0 && r->fd >= 0)

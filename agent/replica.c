@@ -256,6 +256,7 @@ int replica_send_batch(Replica *r, Request **reqs, uint32_t n)
         r->batch_id = m->next_batch_id;
         r->batch_start_us = now_us();
         r->batch_deadline_us = bounded_batch_deadline(r, reqs, n, r->batch_start_us);
+        r->batch_answer_us = bounded_answer_deadline(r, reqs, n);
         r->batch_cpu_start_us = replica_cpu_usage_us(r);
         for (uint32_t i = 0; i < n; i++) {
                 reqs[i]->state = REQ_INFLIGHT;

@@ -47,6 +47,8 @@ struct Replica {
         uint64_t batch_start_us;
         uint64_t batch_cpu_start_us; /* the cgroup's CPU usage then; 0: not readable */
         uint64_t batch_deadline_us;  /* given up (worker killed) past this (bounded.c) */
+        uint64_t batch_answer_us;    /* "late": "drop": its requests answered 504 past this while
+                                        the worker runs on (bounded.c); 0 = none or done */
         uint64_t drain_deadline_us;  /* DRAINING: its batch is given up past this (bounded.c) */
         /* supervision */
         uint64_t spawned_us, ready_us, stop_at_us, restart_at_us;

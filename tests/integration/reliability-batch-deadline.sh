@@ -4,6 +4,10 @@
 # is answered 504 with a JSON body that says the worker did not answer, the stuck worker is
 # killed and replaced (a new pid, ready, one restart), the status says why, and the next request
 # is served (200).
+# Then a slow worker, not a stuck one: with a model that predicts 600 ms per batch, the worker is
+# given up only at 8x that (4.8 s) + grace, but in a "late": "drop" pipeline its request is
+# answered 504 at its deadline + grace (2.5 s) while the worker runs on; resumed, the worker
+# finishes the batch (result dropped) and serves the next request, the same pid, no restart.
 # Usage: reliability-batch-deadline.sh [BINARY_DIR [SOURCE_DIR]]
 source "$(dirname "$0")/reliability-lib.sh"
 reliability_init batch-deadline 18870 "$@"
@@ -52,5 +56,35 @@ grep -q "did not answer a batch" "$LOG" || fail "the log does not say why the wo
 http POST /v1/pipelines/$P/infer --data-binary after-replacement
 expect_status 200 "the next request, served by the new worker"
 [ "$(resp_body)" = after-replacement ] || fail "the new worker's answer is not the echo"
+
+S=slow
+mkpipe --name $S --slo-ms 2000 --stage s0:echo --max-batch 4 --millicores 100,1000,100 \
+        --replicas 1,1 --plan echo:1:200:1 --late drop |
+        "$PY" -c 'import json, sys
+p = json.load(sys.stdin)
+p["stages"][0]["variants"][0]["profile"]["model"] = {"gamma": 0, "delta": 0, "epsilon": 0, "eta": 600}
+json.dump(p, sys.stdout)' >"$TMP/$S.json"
+apply_pipeline "$TMP/$S.json"
+wait_ready $S 30 || die "pipeline $S never became ready"
+SPID=$(sget $S 'j["stages"][0]["replica_list"][0]["pid"]')
+kill -STOP "$SPID" || die "cannot stop worker $SPID"
+t0=$(now_s)
+HTTP_TIMEOUT=15 http POST /v1/pipelines/$S/infer --data-binary to-a-slow-worker
+took=$("$PY" -c "print('%.2f' % ($(now_s) - $t0))")
+say "slow worker: answer after $took s: HTTP $HTTP_STATUS $(head -c 300 "$TMP/resp.body")"
+expect_json_error 504 "a request to a slow worker" "result is dropped"
+# deadline 2 s + grace 0.5 s; the worker would be given up at 4.8 s + 0.5 s
+"$PY" -c "import sys; sys.exit(0 if $took < 4.0 else 1)" ||
+        fail "the answer took $took s (deadline 2 s + grace 0.5 s; not 8x the prediction)"
+[ "$(sget $S "[(r['pid'], r['restarts']) for r in j['stages'][0]['replica_list']] == [($SPID, 0)]")" = True ] ||
+        fail "the slow worker was replaced at its requests' deadline"
+kill -CONT "$SPID"
+grep -q "requests answered 504, the worker runs on" "$LOG" || fail "the log does not say the worker runs on"
+http POST /v1/pipelines/$S/infer --data-binary after-resume
+expect_status 200 "the next request, served by the resumed worker"
+[ "$(resp_body)" = after-resume ] || fail "the resumed worker's answer is not the echo"
+[ "$(sget $S "[(r['pid'], r['restarts']) for r in j['stages'][0]['replica_list']] == [($SPID, 0)]")" = True ] ||
+        fail "the resumed worker was replaced"
+[ "$(sget $S 'j["stages"][0]["batch_timeouts"]')" = 0 ] || fail "stage $S batch_timeouts is not 0"
 
 agent_finish
