@@ -133,10 +133,7 @@ static void answer_late_batch(Replica *r)
                 if (req->state == REQ_ANSWERED)
                         continue;
                 n++;
-                if (!req->conn)
-                        request_answer(req, 499, "text/plain", "", 0);
-                else
-                        request_answer_error(req, 504, "deadline passed", detail);
+                request_give_up(req, 504, "deadline passed", detail);
         }
         r->batch_answer_us = 0;
         log_info("Replica %s/%s/r%u (pid %d): batch of %u past its deadlines + grace: %u "
@@ -281,9 +278,8 @@ static uint64_t pipelines_next(Pipeline *list)
                         next = earliest(next, stage_expire_at(s));
                         for (Replica *r = s->replicas; r; r = r->next) {
                                 if (r->batch_n > 0 && r->fd >= 0)
-                                        next = earliest(next, r->batch_deadline_us);
-                                if (r->batch_n > 0 && r->fd >= 0)
-                                        next = earliest(next, r->batch_answer_us);
+                                        next = earliest(earliest(next, r->batch_deadline_us),
+                                                        r->batch_answer_us);
                                 if (r->state == REPLICA_DRAINING && r->batch_n > 0 && r->fd >= 0)
                                         next = earliest(next, r->drain_deadline_us);
                                 if (r->state == REPLICA_STARTING && r->pid > 0 && r->fd >= 0)

@@ -174,6 +174,14 @@ void request_answer_error(Request *req, unsigned status, const char *error, cons
         json_decref(j);
 }
 
+void request_give_up(Request *req, unsigned status, const char *error, const char *detail)
+{
+        if (!req->conn)
+                request_answer(req, 499, "text/plain", "", 0);
+        else
+                request_answer_error(req, status, error, detail);
+}
+
 static int stage_enqueue(Stage *s, Request *req, uint64_t now)
 {
         int r = sq_push(&s->queue, &req->node, req->deadline_us, now);
@@ -454,10 +462,8 @@ void stage_batch_abandon(Replica *r, unsigned status, const char *error, const c
                            now + stage_estimate_us(1, s) <= req->deadline_us &&
                            stage_enqueue(s, req, now) >= 0) {
                         m->m.requeued++;
-                } else if (!req->conn) {
-                        request_answer(req, 499, "text/plain", "", 0);
                 } else {
-                        request_answer_error(req, status, error, detail);
+                        request_give_up(req, status, error, detail);
                 }
                 request_unref(req); /* the batch's reference */
         }

@@ -62,6 +62,9 @@ int request_admit(Request *req, uint64_t now);
 void request_answer(Request *req, unsigned status, const char *content_type, const void *body,
                     size_t len);
 void request_answer_error(Request *req, unsigned status, const char *error, const char *detail);
+/* A request the agent gives up on: 499 (counted; nothing is sent) when its client is gone,
+ * else request_answer_error(). */
+void request_give_up(Request *req, unsigned status, const char *error, const char *detail);
 void request_unref(Request *req);
 Request *request_new(Manager *m, Pipeline *p);
 void request_cancel(Request *req);

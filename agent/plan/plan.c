@@ -43,12 +43,10 @@ int plan_fit(const opt_point *pts, size_t n, opt_model *ret, bool *ret_nonneg, c
         bool nonneg = r < 0 || negative(&m);
 
         if (nonneg) {
-                opt_model nn;
-                int r2 = opt_fit_nonneg(pts, n, &nn, err, errlen);
-                if (r2 == 0)
-                        m = nn;
-                /* both rejected: opt_fit's error stands (the negative fit is never used) */
-                r = r2 == 0 ? 0 : r < 0 ? r : r2;
+                int r2 = opt_fit_nonneg(pts, n, &m, err, errlen);
+                if (r2 < 0) /* both rejected: opt_fit's error stands; a negative fit, NNLS's */
+                        return r < 0 ? r : r2;
+                r = 0;
         }
         if (r < 0)
                 return r;

@@ -11,6 +11,14 @@
 # Usage: reliability-batch-deadline.sh [BINARY_DIR [SOURCE_DIR]]
 source "$(dirname "$0")/reliability-lib.sh"
 reliability_init batch-deadline 18870 "$@"
+# timed_infer PIPELINE BODY: one request (15 s client timeout); its time in $took.
+timed_infer() {
+        local t0
+        t0=$(now_s)
+        HTTP_TIMEOUT=15 http POST "/v1/pipelines/$1/infer" --data-binary "$2"
+        took=$("$PY" -c "print('%.2f' % ($(now_s) - $t0))")
+        say "$1: answer after $took s: HTTP $HTTP_STATUS $(head -c 300 "$TMP/resp.body")"
+}
 agent_config '"control": false, "restart_backoff_max_ms": 500'
 agent_start
 
@@ -26,10 +34,7 @@ OLD=$(sget $P 'j["stages"][0]["replica_list"][0]["pid"]')
 
 kill -STOP "$OLD" || die "cannot stop worker $OLD"
 say "worker $OLD stopped (SIGSTOP)"
-t0=$(now_s)
-HTTP_TIMEOUT=15 http POST /v1/pipelines/$P/infer --data-binary to-a-stopped-worker
-took=$("$PY" -c "print('%.2f' % ($(now_s) - $t0))")
-say "answer after $took s: HTTP $HTTP_STATUS $(head -c 300 "$TMP/resp.body")"
+timed_infer $P to-a-stopped-worker
 expect_json_error 504 "a request to a stopped worker" "did not answer"
 # SLO 2 s + grace 0.5 s, plus 1.5 s of slack for a loaded machine
 "$PY" -c "import sys; sys.exit(0 if $took < 4.0 else 1)" ||
@@ -67,23 +72,24 @@ json.dump(p, sys.stdout)' >"$TMP/$S.json"
 apply_pipeline "$TMP/$S.json"
 wait_ready $S 30 || die "pipeline $S never became ready"
 SPID=$(sget $S 'j["stages"][0]["replica_list"][0]["pid"]')
+# The stage still runs that one worker, never restarted.
+same_worker() {
+        [ "$(sget $S "[(r['pid'], r['restarts']) for r in j['stages'][0]['replica_list']] == [($SPID, 0)]")" = True ]
+}
 kill -STOP "$SPID" || die "cannot stop worker $SPID"
-t0=$(now_s)
-HTTP_TIMEOUT=15 http POST /v1/pipelines/$S/infer --data-binary to-a-slow-worker
-took=$("$PY" -c "print('%.2f' % ($(now_s) - $t0))")
-say "slow worker: answer after $took s: HTTP $HTTP_STATUS $(head -c 300 "$TMP/resp.body")"
+timed_infer $S to-a-slow-worker
 expect_json_error 504 "a request to a slow worker" "result is dropped"
 # deadline 2 s + grace 0.5 s; the worker would be given up at 4.8 s + 0.5 s
 "$PY" -c "import sys; sys.exit(0 if $took < 4.0 else 1)" ||
         fail "the answer took $took s (deadline 2 s + grace 0.5 s; not 8x the prediction)"
-[ "$(sget $S "[(r['pid'], r['restarts']) for r in j['stages'][0]['replica_list']] == [($SPID, 0)]")" = True ] ||
+same_worker ||
         fail "the slow worker was replaced at its requests' deadline"
 kill -CONT "$SPID"
 grep -q "requests answered 504, the worker runs on" "$LOG" || fail "the log does not say the worker runs on"
 http POST /v1/pipelines/$S/infer --data-binary after-resume
 expect_status 200 "the next request, served by the resumed worker"
 [ "$(resp_body)" = after-resume ] || fail "the resumed worker's answer is not the echo"
-[ "$(sget $S "[(r['pid'], r['restarts']) for r in j['stages'][0]['replica_list']] == [($SPID, 0)]")" = True ] ||
+same_worker ||
         fail "the resumed worker was replaced"
 [ "$(sget $S 'j["stages"][0]["batch_timeouts"]')" = 0 ] || fail "stage $S batch_timeouts is not 0"
 
